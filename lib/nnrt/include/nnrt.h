@@ -1,0 +1,51 @@
+/* nnrt: the nnmodel runtime. Integer-only, no malloc, no float, no recursion.
+ *
+ * Generated model code (nnmodel compile) includes nnrt_kernels.h, which holds the layer kernels
+ * and the one weight accessor; this header holds what firmware and tests need besides: status
+ * codes, the EEPROM image header layout, and storage-independent helpers. The arithmetic is
+ * specified by nnmodel.reference and docs/quantization.md; every function here reproduces it.
+ */
+#ifndef NNRT_H
+#define NNRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NNRT_VERSION_MAJOR 0
+#define NNRT_VERSION_MINOR 1
+
+/* Result of checking a model's weight storage before inference. */
+typedef enum {
+    NNRT_OK = 0,
+    NNRT_ERR_MISSING = 1, /* no image: magic absent (an erased EEPROM reads 0xFF) */
+    NNRT_ERR_VERSION = 2, /* image format this runtime does not read */
+    NNRT_ERR_LENGTH = 3,  /* payload length differs from the one the firmware was built for */
+    NNRT_ERR_STALE = 4,   /* intact image of a different model (hash mismatch) */
+    NNRT_ERR_CORRUPT = 5  /* CRC mismatch: flipped or worn bits */
+} nnrt_status_t;
+
+/* EEPROM image header: magic "NM", format version, flags, payload length (LE16),
+ * model hash (LE32), CRC-16/CCITT-FALSE (LE16) over header bytes 0..9 and the payload. */
+#define NNRT_IMAGE_MAGIC0 0x4Eu
+#define NNRT_IMAGE_MAGIC1 0x4Du
+#define NNRT_IMAGE_VERSION 1u
+#define NNRT_IMAGE_HEADER_BYTES 12u
+
+/* CRC-16/CCITT-FALSE step (poly 0x1021, init 0xFFFF): same as avr-libc _crc_xmodem_update. */
+uint16_t nnrt_crc16_update(uint16_t crc, uint8_t byte);
+
+/* Index of the largest logit; ties go to the lowest index, as numpy.argmax does. */
+uint16_t nnrt_argmax_s32(const int32_t *v, uint16_t n);
+
+/* Short English name of a status, for serial logs and test messages. */
+const char *nnrt_status_name(nnrt_status_t status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NNRT_H */

@@ -1,0 +1,7 @@
+"""nnmodel: trained neural networks → integer-only C for microcontrollers, regenerated in the build."""
+from .errors import NNModelError
+from .fileformat import load, save
+from .model import RNN, Activation, Dense, InputSpec, Model
+
+__version__ = "0.1.0"
+__all__ = ["NNModelError", "load", "save", "Model", "Dense", "RNN", "Activation", "InputSpec", "__version__"]

@@ -1,0 +1,120 @@
+"""IDX files (the MNIST container): strict reader and deterministic writer, raw or gzip."""
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from nnmodel.errors import NNModelError
+
+GZIP_MAGIC = b"\x1f\x8b"
+UBYTE = 0x08  # the only IDX element type MNIST uses
+# Deflate cannot expand data by more than ~1032x; a gzip file whose header claims more is corrupt.
+_MAX_DEFLATE_RATIO = 1032
+_REDOWNLOAD = "download the file again or run `nnmodel data mnist --dir DIR`"
+
+
+def is_gzip(path: Path) -> bool:
+    """True if the file starts with the gzip magic bytes (names like .gz can lie, both ways)."""
+    with open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
+def open_maybe_gzip(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open for binary reading, transparently decompressing if the content is gzip."""
+    p = Path(path)
+    try:
+        return gzip.open(p, "rb") if is_gzip(p) else open(p, "rb")  # type: ignore[return-value]
+    except OSError as e:
+        raise NNModelError(f"{p}: cannot open ({e.strerror or e}); check the path") from e
+
+
+def _read_exact(f: BinaryIO, n: int, path: Path, what: str) -> bytearray:
+    """Read exactly n bytes into a fresh writable buffer, or raise a 'truncated' error."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    try:
+        while got < n:
+            k = f.readinto(view[got:])  # type: ignore[attr-defined]
+            if not k:
+                break
+            got += k
+    except (EOFError, OSError, zlib.error) as e:  # gzip stream cut short or corrupt
+        raise NNModelError(f"{path}: corrupt or truncated gzip data while reading {what} ({e}); {_REDOWNLOAD}") from e
+    if got < n:
+        raise NNModelError(f"{path}: truncated: {what} needs {n} bytes but only {got} are present; {_REDOWNLOAD}")
+    return buf
+
+
+def read_idx(path: str | os.PathLike[str], ndim: int | None = None) -> np.ndarray:
+    """Read an unsigned-byte IDX file (raw or gzip) into a uint8 array shaped as its header says.
+
+    ndim, if given, is the expected number of dimensions (3 for images, 1 for labels).
+    The declared size is checked against the file size before anything is allocated.
+    """
+    p = Path(path)
+    with open_maybe_gzip(p) as f:
+        gz = isinstance(f, gzip.GzipFile)
+        magic = bytes(_read_exact(f, 4, p, "the IDX magic number"))
+        if magic[:2] != b"\0\0" or magic[2] != UBYTE or magic[3] == 0:
+            raise NNModelError(
+                f"{p}: not an unsigned-byte IDX file (magic 0x{magic.hex()}, expected 0x00000803 for images "
+                f"or 0x00000801 for labels); use the MNIST idx-ubyte files, raw or .gz")
+        nd = magic[3]
+        if ndim is not None and nd != ndim:
+            raise NNModelError(
+                f"{p}: IDX magic 0x{magic.hex()} means {nd}-d data but 0x{0x800 + ndim:08x} ({ndim}-d) was "
+                f"expected; check that the images and labels files are not swapped")
+        dims = struct.unpack(f">{nd}I", _read_exact(f, 4 * nd, p, "the IDX dimensions"))
+        header = 4 + 4 * nd
+        payload = math.prod(dims)
+        shape = "x".join(map(str, dims))
+        file_size = p.stat().st_size
+        if gz:
+            if payload > _MAX_DEFLATE_RATIO * file_size:
+                raise NNModelError(
+                    f"{p}: header declares {shape} ({payload} bytes) but a {file_size}-byte gzip file cannot "
+                    f"hold that; the header is corrupt, {_REDOWNLOAD}")
+        elif header + payload != file_size:
+            state = "truncated" if header + payload > file_size else "longer than declared"
+            raise NNModelError(
+                f"{p}: {state}: header declares {shape} ({header + payload} bytes) but the file has "
+                f"{file_size} bytes; {_REDOWNLOAD}")
+        data = _read_exact(f, payload, p, f"{shape} data")
+        if gz:
+            try:
+                extra = f.read(1)
+            except (EOFError, OSError, zlib.error) as e:
+                raise NNModelError(f"{p}: corrupt gzip data after the declared {shape} ({e}); {_REDOWNLOAD}") from e
+            if extra:
+                raise NNModelError(f"{p}: longer than declared: data continues after the declared {shape}; "
+                                   f"{_REDOWNLOAD}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Serialise a uint8 array as raw IDX bytes."""
+    a = np.asarray(array)
+    if a.dtype != np.uint8:
+        raise NNModelError(f"IDX data must be uint8, got {a.dtype}; convert with array.astype(np.uint8)")
+    if not 1 <= a.ndim <= 255 or any(d >= 2**32 for d in a.shape):
+        raise NNModelError(f"IDX cannot store shape {a.shape}; it needs 1..255 dimensions each < 2**32")
+    header = bytes([0, 0, UBYTE, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape)
+    return header + np.ascontiguousarray(a).tobytes()
+
+
+def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> Path:
+    """Write an IDX file with deterministic bytes: raw, or gzip (mtime 0, no name) if the name ends in .gz."""
+    p = Path(path)
+    data = idx_bytes(array)
+    if p.name.endswith(".gz"):
+        data = gzip.compress(data, compresslevel=9, mtime=0)
+    p.write_bytes(data)
+    return p

@@ -1,0 +1,336 @@
+"""Model file format v1 (.nnm): save() and a load() that trusts nothing. See docs/model-format.md.
+
+    magic "NNMODEL\\0" | u32 version | u32 header length H | H bytes JSON header | tensor data | u32 CRC-32
+
+All integers little-endian. The JSON header holds the architecture, scales, labels, provenance and
+a table of tensors (dtype, shape, offset, nbytes) whose bytes follow it; the CRC-32 covers every
+byte before it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import NNModelError
+from .model import ACTIVATION_RANGES, RNN, Activation, Dense, InputSpec, Layer, Model
+from .quant import MULT_MAX, SHIFT_MAX, prove_no_overflow
+
+MAGIC = b"NNMODEL\0"
+FORMAT_VERSION = 1
+SUFFIX = ".nnm"
+MAX_FILE_BYTES = 256 << 20  # refuse before reading: no model for a microcontroller comes close
+MAX_HEADER_BYTES = 1 << 20
+MAX_DIM = 65535  # layer sizes travel as uint16 in the C runtime
+MAX_LAYERS = 32
+DTYPES = {"float32": np.float32, "float64": np.float64, "int8": np.int8, "int32": np.int32}
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}\Z")
+
+# field -> dtype, and shape as a function of the layer's (in, out, n_scale)
+_SCALE_N = "n"  # placeholder for the per-tensor (1) or per-channel (out) length
+_DENSE_FIELDS = {
+    "w": ("float32", ("out", "in")),
+    "b": ("float32", ("out",)),
+    "w_q": ("int8", ("out", "in")),
+    "b_q": ("int32", ("out",)),
+    "acc_scale": ("float64", (_SCALE_N,)),
+}
+_RNN_FIELDS = {
+    "w_ih": ("float32", ("out", "in")),
+    "w_hh": ("float32", ("out", "out")),
+    "b": ("float32", ("out",)),
+    "w_ih_q": ("int8", ("out", "in")),
+    "w_hh_q": ("int8", ("out", "out")),
+    "b_q": ("int32", ("out",)),
+    "acc_scale": ("float64", (_SCALE_N,)),
+}
+_REQUANT_FIELDS = {"mult": ("int32", (_SCALE_N,)), "shift": ("int32", (_SCALE_N,))}
+
+
+# ----------------------------------------------------------------------------------------- save
+def _layer_tensors(layer: Layer) -> dict[str, np.ndarray]:
+    fields = _RNN_FIELDS if isinstance(layer, RNN) else _DENSE_FIELDS
+    out = {name: getattr(layer, name) for name in fields}
+    if layer.activation.kind != "none":
+        out["mult"], out["shift"] = layer.mult, layer.shift
+    if layer.activation.kind == "lut":
+        out["lut"] = layer.activation.lut
+    return out
+
+
+def _layer_json(layer: Layer) -> dict[str, Any]:
+    act: dict[str, Any] = {"kind": layer.activation.kind}
+    if layer.activation.kind == "lut":
+        act["lut_in_scale"] = layer.activation.lut_in_scale
+        act["function"] = layer.activation.function
+    doc: dict[str, Any] = {"type": layer.kind, "name": layer.name, "activation": act,
+                           "in_features": layer.in_features, "in_scale": layer.in_scale,
+                           "out_scale": layer.out_scale}
+    doc["units" if isinstance(layer, RNN) else "out_features"] = layer.outputs
+    return doc
+
+
+def to_bytes(model: Model) -> bytes:
+    """The file's bytes; deterministic (sorted JSON keys, fixed tensor order, no timestamps)."""
+    tensors: dict[str, dict[str, Any]] = {}
+    blobs: list[bytes] = []
+    offset = 0
+    for i, layer in enumerate(model.layers):
+        for field, arr in _layer_tensors(layer).items():
+            dtype = np.dtype(_dtype_of(field))
+            data = np.ascontiguousarray(arr, dtype=dtype.newbyteorder("<")).tobytes()
+            tensors[f"layers.{i}.{field}"] = {"dtype": dtype.name, "shape": list(np.shape(arr)),
+                                              "offset": offset, "nbytes": len(data)}
+            pad = -len(data) % 8
+            blobs.append(data + b"\0" * pad)
+            offset += len(data) + pad
+    header = {
+        "name": model.name,
+        "input": {"rows": model.input.rows, "cols": model.input.cols, "dtype": "uint8",
+                  "scale": model.input.scale, "feed": "rows"},
+        "labels": list(model.labels),
+        "layers": [_layer_json(layer) for layer in model.layers],
+        "provenance": model.provenance,
+        "tensors": tensors,
+    }
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    body = MAGIC + struct.pack("<II", FORMAT_VERSION, len(text)) + text + b"".join(blobs)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def _dtype_of(field: str) -> str:
+    for table in (_DENSE_FIELDS, _RNN_FIELDS, _REQUANT_FIELDS):
+        if field in table:
+            return table[field][0]
+    assert field == "lut"
+    return "int8"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write beside the target and rename, so a reader never sees half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(model: Model, path: str | Path, *, overwrite: bool = False) -> Path:
+    path = Path(path)
+    check_model(model, str(path))
+    if path.exists() and not overwrite:
+        raise NNModelError(f"{path}: already exists; choose another --out or pass --force to replace it")
+    if not path.parent.is_dir():
+        raise NNModelError(f"{path}: folder {path.parent} does not exist; create it first")
+    write_atomic(path, to_bytes(model))
+    return path
+
+
+# ----------------------------------------------------------------------------------------- load
+class _Reader:
+    """Validating accessors that turn any defect into one NNModelError naming file and field."""
+
+    def __init__(self, where: str, header: dict, data: memoryview):
+        self.where, self.header, self.data = where, header, data
+
+    def fail(self, field: str, what: str) -> NNModelError:
+        return NNModelError(f"{self.where}: {field}: {what}")
+
+    def get(self, obj: Any, key: str, kind: type | tuple, field: str) -> Any:
+        if not isinstance(obj, dict) or key not in obj:
+            raise self.fail(field, "missing; the file is damaged or not written by nnmodel")
+        value = obj[key]
+        if kind in (int, float) and isinstance(value, bool) or not isinstance(value, kind):
+            name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self.fail(field, f"expected {name}, found {type(value).__name__}")
+        return value
+
+    def int_in(self, obj: Any, key: str, lo: int, hi: int, field: str) -> int:
+        value = self.get(obj, key, int, field)
+        if not lo <= value <= hi:
+            raise self.fail(field, f"{value} is outside {lo}..{hi}")
+        return value
+
+    def positive(self, obj: Any, key: str, field: str) -> float:
+        value = float(self.get(obj, key, (int, float), field))
+        if not (math.isfinite(value) and value > 0):
+            raise self.fail(field, f"{value} must be a positive finite number")
+        return value
+
+    def tensor(self, name: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+        table = self.get(self.header, "tensors", dict, "tensors")
+        spec = self.get(table, name, dict, f"tensors[{name}]")
+        field = f"tensors[{name}]"
+        found = self.get(spec, "dtype", str, f"{field}.dtype")
+        if found != dtype:
+            raise self.fail(field, f"dtype {found}, expected {dtype}")
+        declared = self.get(spec, "shape", list, f"{field}.shape")
+        if declared != list(shape):
+            raise self.fail(field, f"shape {declared}, expected {list(shape)}")
+        nbytes = self.int_in(spec, "nbytes", 0, len(self.data), f"{field}.nbytes")
+        offset = self.int_in(spec, "offset", 0, len(self.data), f"{field}.offset")
+        itemsize = np.dtype(dtype).itemsize
+        if nbytes != math.prod(shape) * itemsize or offset + nbytes > len(self.data):
+            raise self.fail(field, f"{nbytes} bytes at offset {offset} do not match its shape or the file")
+        arr = np.frombuffer(self.data, np.dtype(dtype).newbyteorder("<"), math.prod(shape), offset)
+        arr = arr.astype(np.dtype(dtype)).reshape(shape)  # native byte order, own memory
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise self.fail(field, "holds NaN or infinity; retrain or re-export the model")
+        return arr
+
+
+def _parse_container(raw: bytes, where: str) -> tuple[dict, memoryview]:
+    if len(raw) < 20 or raw[:8] != MAGIC:
+        raise NNModelError(f"{where}: not an nnmodel file (bad magic); expected a .nnm file written by nnmodel")
+    version, hlen = struct.unpack_from("<II", raw, 8)
+    if version > FORMAT_VERSION:
+        raise NNModelError(f"{where}: format version {version} is newer than this nnmodel reads "
+                           f"(v{FORMAT_VERSION}); upgrade nnmodel (pip install -U nnmodel)")
+    if version < 1:
+        raise NNModelError(f"{where}: format version {version} is invalid; the file is damaged")
+    if hlen > MAX_HEADER_BYTES or 16 + hlen + 4 > len(raw):
+        raise NNModelError(f"{where}: header length {hlen} does not fit the file ({len(raw)} bytes); "
+                           "the file is truncated or damaged")
+    (crc,) = struct.unpack_from("<I", raw, len(raw) - 4)
+    if zlib.crc32(memoryview(raw)[:-4]) != crc:
+        raise NNModelError(f"{where}: CRC-32 mismatch: the file is truncated or corrupted; copy it again")
+    try:
+        header = json.loads(raw[16:16 + hlen].decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise NNModelError(f"{where}: header: invalid JSON ({str(exc).splitlines()[0][:80]})") from None
+    if not isinstance(header, dict):
+        raise NNModelError(f"{where}: header: expected a JSON object")
+    return header, memoryview(raw)[16 + hlen:-4]
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _activation(r: _Reader, doc: dict, i: int, last: bool) -> Activation:
+    field = f"layers[{i}].activation"
+    act = r.get(doc, "activation", dict, field)
+    kind = r.get(act, "kind", str, f"{field}.kind")
+    if kind not in ACTIVATION_RANGES:
+        raise r.fail(f"{field}.kind", f"unknown activation {kind!r}; known: {', '.join(ACTIVATION_RANGES)}")
+    if (kind == "none") != last:
+        raise r.fail(f"{field}.kind", "only the last layer (the logits) has activation 'none'")
+    if kind != "lut":
+        return Activation(kind)
+    lut = r.tensor(f"layers.{i}.lut", "int8", (256,))
+    return Activation(kind, lut, r.positive(act, "lut_in_scale", f"{field}.lut_in_scale"),
+                      r.get(act, "function", str, f"{field}.function"))
+
+
+def _layer(r: _Reader, doc: Any, i: int, in_features: int, last: bool) -> Layer:
+    field = f"layers[{i}]"
+    kind = r.get(doc, "type", str, f"{field}.type")
+    if kind not in ("dense", "rnn"):
+        raise r.fail(f"{field}.type", f"unknown layer type {kind!r}; this nnmodel knows dense, rnn")
+    got_in = r.int_in(doc, "in_features", 1, MAX_DIM, f"{field}.in_features")
+    if got_in != in_features:
+        raise r.fail(f"{field}.in_features", f"{got_in}, but the previous layer gives {in_features}")
+    out = r.int_in(doc, "units" if kind == "rnn" else "out_features", 1, MAX_DIM, field)
+    act = _activation(r, doc, i, last)
+    where_scale = f"tensors[layers.{i}.acc_scale]"
+    scale_spec = r.get(r.get(r.header, "tensors", dict, "tensors"), f"layers.{i}.acc_scale", dict, where_scale)
+    scale_shape = r.get(scale_spec, "shape", list, f"{where_scale}.shape")
+    if scale_shape not in ([1], [out]):
+        raise r.fail(where_scale, f"shape {scale_shape}, expected [1] or [{out}]")
+    n = scale_shape[0]
+    dims = {"in": in_features, "out": out, _SCALE_N: n}
+    fields = dict(_RNN_FIELDS if kind == "rnn" else _DENSE_FIELDS)
+    if act.kind != "none":
+        fields.update(_REQUANT_FIELDS)
+    t = {name: r.tensor(f"layers.{i}.{name}", dtype, tuple(dims[d] for d in shape))
+         for name, (dtype, shape) in fields.items()}
+    if not np.all(t["acc_scale"] > 0):
+        raise r.fail(f"tensors[layers.{i}.acc_scale]", "scales must be positive")
+    if act.kind != "none":
+        if t["mult"].min() < 1 or t["mult"].max() > MULT_MAX:
+            raise r.fail(f"tensors[layers.{i}.mult]", f"values must be in 1..{MULT_MAX}; re-export the model")
+        if t["shift"].min() < 0 or t["shift"].max() > SHIFT_MAX:
+            raise r.fail(f"tensors[layers.{i}.shift]", f"values must be in 0..{SHIFT_MAX}; re-export the model")
+        out_scale = r.positive(doc, "out_scale", f"{field}.out_scale")
+    else:
+        out_scale = float(r.get(doc, "out_scale", (int, float), f"{field}.out_scale"))
+        empty = np.zeros(0, np.int32)
+        t["mult"], t["shift"] = empty, empty
+    in_scale = r.positive(doc, "in_scale", f"{field}.in_scale")
+    name = r.get(doc, "name", str, f"{field}.name")
+    if kind == "rnn":
+        return RNN(in_features, out, act, t["w_ih"], t["w_hh"], t["b"], t["w_ih_q"], t["w_hh_q"],
+                   t["b_q"], in_scale, t["acc_scale"], out_scale, t["mult"], t["shift"], name)
+    return Dense(in_features, out, act, t["w"], t["b"], t["w_q"], t["b_q"], in_scale,
+                 t["acc_scale"], out_scale, t["mult"], t["shift"], name)
+
+
+def from_bytes(raw: bytes, where: str = "<model>") -> Model:
+    header, data = _parse_container(raw, where)
+    r = _Reader(where, header, data)
+    name = r.get(header, "name", str, "name")
+    if not NAME_RE.match(name):
+        raise r.fail("name", f"{name!r} is not a C identifier of at most 48 characters")
+    inp = r.get(header, "input", dict, "input")
+    if inp.get("dtype") != "uint8" or inp.get("feed") != "rows":
+        raise r.fail("input", "this nnmodel reads uint8 images fed by rows only")
+    spec = InputSpec(r.int_in(inp, "rows", 1, 1024, "input.rows"), r.int_in(inp, "cols", 1, 1024, "input.cols"),
+                     r.positive(inp, "scale", "input.scale"))
+    docs = r.get(header, "layers", list, "layers")
+    if not 1 <= len(docs) <= MAX_LAYERS:
+        raise r.fail("layers", f"{len(docs)} layers; expected 1..{MAX_LAYERS}")
+    layers: list[Layer] = []
+    for i, doc in enumerate(docs):
+        if layers:
+            width = layers[-1].outputs
+        elif isinstance(doc, dict) and doc.get("type") == "rnn":
+            width = spec.cols
+        else:
+            width = spec.size
+        if isinstance(doc, dict) and doc.get("type") == "rnn" and layers and not isinstance(layers[-1], RNN):
+            raise r.fail(f"layers[{i}].type", "RNN layers must come first (they consume the input rows)")
+        layers.append(_layer(r, doc, i, width, i == len(docs) - 1))
+    labels = r.get(header, "labels", list, "labels")
+    if len(labels) != layers[-1].outputs or not all(isinstance(x, str) and 0 < len(x) <= 32 for x in labels):
+        raise r.fail("labels", f"expected {layers[-1].outputs} non-empty names of at most 32 characters")
+    provenance = r.get(header, "provenance", dict, "provenance")
+    model = Model(name, spec, layers, labels, provenance)
+    check_model(model, where)
+    return model
+
+
+def check_model(model: Model, where: str) -> None:
+    """Refuse a model whose integer arithmetic could overflow (invariant 2 of DESIGN.md)."""
+    try:
+        prove_no_overflow(model)
+    except ValueError as exc:
+        raise NNModelError(f"{where}: {exc}") from None
+
+
+def load(path: str | Path) -> Model:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise NNModelError(f"{path}: {size} bytes is larger than any model nnmodel writes "
+                               f"({MAX_FILE_BYTES} max); is this the right file?")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise NNModelError(f"{path}: no such model file") from None
+    except IsADirectoryError:
+        raise NNModelError(f"{path}: is a folder, expected a .nnm model file") from None
+    except PermissionError:
+        raise NNModelError(f"{path}: permission denied") from None
+    return from_bytes(raw, str(path))

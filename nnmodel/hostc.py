@@ -1,0 +1,78 @@
+"""Build generated C with the host compiler and run it: the engine behind verify, eval --engine c and bench."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .codegen import compile_model
+from .errors import NNModelError
+from .model import Model
+from .paths import host_driver, runtime_dir
+
+WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
+
+
+def find_cc() -> str:
+    """$CC, else cc, gcc or clang on PATH."""
+    if os.environ.get("CC"):
+        return os.environ["CC"]
+    for name in ("cc", "gcc", "clang"):
+        if shutil.which(name):
+            return name
+    raise NNModelError("no C compiler found: install gcc or clang, or set $CC")
+
+
+@dataclass
+class HostBuild:
+    exe: Path
+    n_classes: int
+    image_bytes: int
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """int64 [N, n_classes] from the C build, images streamed row by row."""
+        with tempfile.TemporaryDirectory(prefix="nnmodel-run-") as tmp:
+            src, dst = Path(tmp) / "images.u8", Path(tmp) / "logits.i32"
+            np.ascontiguousarray(images, np.uint8).tofile(src)
+            self._run("logits", str(src), str(dst))
+            out = np.fromfile(dst, "<i4").astype(np.int64)
+        return out.reshape(len(images), self.n_classes)
+
+    def ns_per_inference(self, images: np.ndarray, repeats: int) -> float:
+        with tempfile.TemporaryDirectory(prefix="nnmodel-run-") as tmp:
+            src = Path(tmp) / "images.u8"
+            np.ascontiguousarray(images, np.uint8).tofile(src)
+            return float(self._run("time", str(src), str(repeats)).split()[0])
+
+    def check(self, byte: int | None = None, bit: int | None = None) -> int:
+        """Status code of the storage check (0 = NNRT_OK), after flipping one image bit if given."""
+        args = ["check"] + ([str(byte), str(bit)] if byte is not None else [])
+        return int(self._run(*args).split()[0])
+
+    def _run(self, *args: str) -> str:
+        proc = subprocess.run([str(self.exe), *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise NNModelError(f"{self.exe.name} {args[0]}: {proc.stderr.strip() or 'exit ' + str(proc.returncode)}")
+        return proc.stdout
+
+
+def build(model: Model, workdir: Path, *, storage: str = "ram", opt: str = "-O2",
+          extra_flags: list[str] | None = None, source: str = "") -> HostBuild:
+    """Generate the model for the native target into workdir and link it with the runtime and driver."""
+    gen = Path(workdir) / "gen"
+    result = compile_model(model, target="native", storage=storage, out_dir=gen, source=source)
+    rt = runtime_dir()
+    exe = Path(workdir) / ("driver.exe" if os.name == "nt" else "driver")
+    cmd = [find_cc(), *WARNINGS, opt, *(extra_flags or []), "-I", str(gen), "-I", str(rt / "include"),
+           str(gen / f"{model.name}.c"), *map(str, sorted((rt / "src").glob("*.c"))), str(host_driver()),
+           "-o", str(exe)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["?"])[0]
+        raise NNModelError(f"{model.name}: the host C compiler failed: {first}")
+    return HostBuild(exe, model.n_classes, model.input.size)

@@ -1,0 +1,26 @@
+"""Where nnmodel finds the C runtime and its host driver, in a checkout and in an installed wheel."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import NNModelError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def runtime_dir() -> Path:
+    """lib/nnrt: copied into the wheel as nnmodel/_nnrt; in a checkout, beside the package."""
+    for candidate in (PACKAGE_DIR / "_nnrt", PACKAGE_DIR.parent / "lib" / "nnrt"):
+        if (candidate / "include" / "nnrt_kernels.h").is_file():
+            return candidate
+    raise NNModelError(f"{PACKAGE_DIR}: the C runtime lib/nnrt is missing; reinstall nnmodel")
+
+
+def host_driver() -> Path:
+    return PACKAGE_DIR / "host" / "driver.c"
+
+
+def repo_root() -> Path | None:
+    """The checkout this package runs from, if any (for shipped models and the digit sample)."""
+    root = PACKAGE_DIR.parent
+    return root if (root / "models").is_dir() else None

@@ -1,0 +1,123 @@
+"""Integer arithmetic of the runtime, written once: requantization, activations, overflow proof.
+
+docs/quantization.md is the prose version of this module; lib/nnrt implements the same in C.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import RNN, Activation, Dense, Layer, Model
+
+ACC_MAX = 2**31 - 1  # int32 accumulator
+MULT_MAX = 32767  # multiplier M is stored in two bytes and kept positive
+SHIFT_MAX = 31
+INPUT_MAX = 255  # uint8 pixels
+
+
+def requantize(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """(acc * M + 2^(S-1)) >> S with an arithmetic shift: round half up. No rounding term when S = 0.
+
+    acc is int64 [..., n]; mult and shift broadcast over the last axis ([1] or [n]). The overflow
+    proof guarantees acc * M + 2^(S-1) fits int32, so int64 here computes exactly what C computes.
+    """
+    s = shift.astype(np.int64)
+    return np.right_shift(acc.astype(np.int64) * mult.astype(np.int64) + rounding_term(s), s)
+
+
+def rounding_term(shift: np.ndarray) -> np.ndarray:
+    """2^(S-1) for S > 0, else 0."""
+    s = shift.astype(np.int64)
+    return np.where(s > 0, np.left_shift(np.int64(1), np.maximum(s - 1, 0)), 0)
+
+
+def activate(pre: np.ndarray, act: Activation) -> np.ndarray:
+    """Clamp the requantized value to the activation's range; a LUT activation then indexes its table."""
+    lo, hi = act.clamp
+    y = np.clip(pre, lo, hi)
+    if act.kind == "lut":
+        assert act.lut is not None
+        y = act.lut.astype(np.int64)[y + 128]
+    return y.astype(np.int64)
+
+
+def choose_multiplier(real: float, acc_bound: int) -> tuple[int, int]:
+    """Integer (M, S) with M / 2^S ≈ real, the most precise choice whose product cannot overflow.
+
+    Largest S such that M = round(real * 2^S) is in 1..MULT_MAX and acc_bound*M + 2^(S-1) <= ACC_MAX.
+    """
+    if not np.isfinite(real) or real <= 0:
+        raise ValueError(f"requantization multiplier must be positive and finite, got {real!r}")
+    for s in range(SHIFT_MAX, -1, -1):
+        m = int(np.floor(real * 2.0**s + 0.5))
+        if m < 1 or m > MULT_MAX:
+            continue
+        if acc_bound * m + ((1 << (s - 1)) if s else 0) <= ACC_MAX:
+            return m, s
+    raise ValueError(
+        f"no integer multiplier for scale ratio {real:.3g} with accumulator bound {acc_bound}"
+    )
+
+
+def quantize_symmetric(w: np.ndarray, scale: np.ndarray | float) -> np.ndarray:
+    """round(w / scale) clamped to [-128, 127] (offline; only the resulting integers matter)."""
+    return np.clip(np.round(np.asarray(w, np.float64) / scale), -128, 127).astype(np.int8)
+
+
+def _abs_row_sums(w: np.ndarray) -> np.ndarray:
+    return np.abs(w.astype(np.int64)).sum(axis=1)
+
+
+def accumulator_bounds(layer: Layer, in_max: int) -> np.ndarray:
+    """Per output: the largest |partial sum| reachable in any summation order, for inputs |x| <= in_max.
+
+    |b + any subset of terms| <= |b| + sum |w||x|, so one bound covers streaming, unrolled and
+    reordered accumulation alike.
+    """
+    bound = np.abs(layer.b_q.astype(np.int64))
+    if isinstance(layer, RNN):
+        h_max = layer.activation.out_max_abs
+        return bound + _abs_row_sums(layer.w_ih_q) * in_max + _abs_row_sums(layer.w_hh_q) * h_max
+    return bound + _abs_row_sums(layer.w_q) * in_max
+
+
+@dataclass
+class LayerProof:
+    index: int
+    in_max: int  # bound on |input| of this layer
+    acc_bound: int  # bound on |accumulator| over all outputs
+    product_bound: int  # bound on |acc * M + 2^(S-1)|, 0 for the logits layer
+
+    @property
+    def headroom_bits(self) -> float:
+        worst = max(self.acc_bound, self.product_bound, 1)
+        return float(np.log2((ACC_MAX + 1) / worst))
+
+
+def prove_no_overflow(model: Model) -> list[LayerProof]:
+    """Bound every accumulator and product from the actual integer weights; refuse any possible overflow.
+
+    Raises ValueError naming the layer field; load() and compile turn it into an NNModelError.
+    """
+    proofs: list[LayerProof] = []
+    in_max = INPUT_MAX
+    for i, layer in enumerate(model.layers):
+        acc = accumulator_bounds(layer, in_max)
+        worst = int(acc.max()) if acc.size else 0
+        if worst > ACC_MAX:
+            raise ValueError(
+                f"layers[{i}]: accumulator can reach {worst} > int32 max {ACC_MAX}; retrain with smaller weights"
+            )
+        product = 0
+        if layer.activation.kind != "none":
+            a = acc if layer.mult.size > 1 else np.array([worst], np.int64)
+            product = int((a * layer.mult.astype(np.int64) + rounding_term(layer.shift)).max())
+            if product > ACC_MAX:
+                raise ValueError(
+                    f"layers[{i}].mult: acc*M+2^(S-1) can reach {product} > {ACC_MAX}; re-export the model"
+                )
+        proofs.append(LayerProof(i, in_max, worst, product))
+        if layer.activation.kind != "none":
+            in_max = layer.activation.out_max_abs
+    return proofs

@@ -1,0 +1,51 @@
+"""nnmodel info MODEL"""
+from __future__ import annotations
+
+import argparse
+
+from .. import load
+from ..codegen import footprint
+from ..codegen.emit_c import plan_buffers
+from ..codegen.layout import lay_out
+from ..model import RNN, Model
+from ..quant import prove_no_overflow
+
+
+def describe(model: Model) -> list[str]:
+    lines = [f"model {model.name}: input {model.input.rows}x{model.input.cols} uint8 fed by rows, "
+             f"{model.n_classes} classes ({', '.join(model.labels)})"]
+    proofs = prove_no_overflow(model)
+    for i, (layer, proof) in enumerate(zip(model.layers, proofs)):
+        shape = (f"rnn {layer.in_features}->{layer.units}" if isinstance(layer, RNN)
+                 else f"dense {layer.in_features}->{layer.out_features}")
+        scales = "per-channel" if layer.acc_scale.size > 1 else "per-tensor"
+        lines.append(f"  [{i}] {shape:<18} {layer.activation.kind:<9} {scales:<12} "
+                     f"|acc| <= {proof.acc_bound} ({proof.headroom_bits:.1f} bits headroom)")
+    layout = lay_out(model)
+    buffers = plan_buffers(model).ram_bytes
+    lines += [f"parameters: {model.parameter_count()}",
+              f"MACs per inference: {model.macs()}",
+              f"payload: {len(layout.payload)} B (weights, biases, multipliers, tables); hash 0x{layout.model_hash:08x}",
+              "bytes per storage kind:"]
+    for storage in ("ram", "flash", "progmem", "eeprom"):
+        fp = footprint(model, layout, storage)
+        lines.append(f"  {storage:<8} flash {fp.flash:>7}  SRAM {fp.sram:>7}  EEPROM {fp.eeprom:>5}")
+    lines.append(f"runtime RAM: {buffers} B of static buffers + one input row ({model.input.cols} B) in the caller")
+    acc = model.provenance.get("accuracy")
+    if acc:
+        lines.append("accuracy at export: " + ", ".join(f"{k} {v:.2%}" if isinstance(v, float) else f"{k} {v}"
+                                                        for k, v in acc.items()))
+    if model.provenance.get("command"):
+        lines.append(f"produced by: {model.provenance['command']}")
+    return lines
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="layers, sizes, MACs and RAM of a model")
+    p.add_argument("model")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    print("\n".join(describe(load(args.model))))
+    return 0

@@ -1,0 +1,52 @@
+"""A slow, literal transcription of docs/quantization.md in plain Python integers.
+
+Independent of nnmodel.reference (no numpy arithmetic), so the two can check each other.
+"""
+from __future__ import annotations
+
+from nnmodel.model import RNN, Model
+
+
+def _requant(acc: int, m: int, s: int) -> int:
+    prod = acc * m
+    assert -(2**31) <= prod + ((1 << (s - 1)) if s else 0) < 2**31, "product overflows int32"
+    return (prod + (1 << (s - 1))) >> s if s > 0 else prod  # Python >> floors
+
+
+def _activate(v: int, layer) -> int:
+    act = layer.activation
+    lo, hi = act.clamp
+    v = min(max(v, lo), hi)
+    return int(act.lut[v + 128]) if act.kind == "lut" else v
+
+
+def _unit(layer, j: int, parts: list[tuple[list[int], list[int]]]) -> int:
+    acc = int(layer.b_q[j])
+    for weights, xs in parts:
+        for w, x in zip(weights, xs):
+            acc += int(w) * int(x)
+            assert -(2**31) <= acc < 2**31, "accumulator overflows int32"
+    if layer.activation.kind == "none":
+        return acc
+    k = j if layer.mult.size > 1 else 0
+    return _activate(_requant(acc, int(layer.mult[k]), int(layer.shift[k])), layer)
+
+
+def run_one(model: Model, image) -> list[int]:
+    rows = [[int(p) for p in row] for row in image]
+    front = model.rnn_front
+    if front:
+        hs = [[0] * layer.units for layer in front]
+        for row in rows:
+            inp = row
+            for k, layer in enumerate(front):
+                hs[k] = [_unit(layer, j, [(list(layer.w_ih_q[j]), inp), (list(layer.w_hh_q[j]), hs[k])])
+                         for j in range(layer.units)]
+                inp = hs[k]
+        vec = hs[-1]
+    else:
+        vec = [p for row in rows for p in row]
+    for layer in model.layers[len(front):]:
+        assert not isinstance(layer, RNN)
+        vec = [_unit(layer, j, [(list(layer.w_q[j]), vec)]) for j in range(layer.out_features)]
+    return vec

@@ -1,0 +1,64 @@
+"""nnmodel.reference against a slow literal transcription of the spec."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from literal_reference import run_one
+from randmodels import random_images, random_model
+
+from nnmodel import reference
+from nnmodel.quant import choose_multiplier, requantize
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_reference_equals_literal(seed: int) -> None:
+    rng = np.random.default_rng(1000 + seed)
+    model = random_model(rng)
+    images = random_images(rng, model, 5)
+    expected = np.array([run_one(model, im) for im in images])
+    np.testing.assert_array_equal(reference.run(model, images), expected)
+
+
+def test_random_models_exercise_every_activation_without_saturating() -> None:
+    """The equivalence tests mean something only if hidden values vary and hit both clamps."""
+    rng = np.random.default_rng(7)
+    seen, interior, total = set(), 0, 0
+    for _ in range(30):
+        model = random_model(rng)
+        trace: list = []
+        reference.run(model, random_images(rng, model, 8), trace=trace)
+        hidden = [layer for layer in model.layers if layer.activation.kind != "none"]
+        seen |= {layer.activation.kind for layer in hidden}
+        for values in trace[:-1]:
+            interior += int(np.sum((values > -127) & (values < 127) & (values != 0)))
+            total += values.size
+    assert seen == {"relu", "hardtanh", "linear", "lut"}
+    assert 0.2 < interior / total < 0.95
+
+
+def test_requantize_rounds_half_up_with_floor_shift() -> None:
+    acc = np.array([5, -5, 6, -6, 7, -7, 0])
+    np.testing.assert_array_equal(requantize(acc, np.array([1]), np.array([1])), [3, -2, 3, -3, 4, -3, 0])
+    np.testing.assert_array_equal(requantize(acc, np.array([3]), np.array([0])), acc * 3)
+
+
+def test_choose_multiplier_respects_the_overflow_bound() -> None:
+    m, s = choose_multiplier(0.0123, 1000)
+    assert abs(m / 2**s - 0.0123) / 0.0123 < 1e-4 and 1000 * m + 2 ** (s - 1) < 2**31
+    m, s = choose_multiplier(0.0123, 2**30)  # huge accumulators force a coarse multiplier
+    assert 2**30 * m + (2 ** (s - 1) if s else 0) < 2**31
+    with pytest.raises(ValueError):
+        choose_multiplier(0.5, 2**31)
+
+
+def test_ties_go_to_the_lowest_class(rnn_model) -> None:
+    logits = np.array([[3, 7, 7, 1]])
+    assert int(np.argmax(logits, axis=1)[0]) == 1
+
+
+def test_full_test_set_runs_vectorised(mnist_dir, mlp_model) -> None:
+    from nnmodel.datasets import load_mnist
+
+    data = load_mnist(mnist_dir, "test")
+    logits, classes = reference.predict(mlp_model, data.images)
+    assert logits.shape == (10000, 10) and classes.shape == (10000,)

@@ -91,8 +91,8 @@ class LayerProof:
 
     @property
     def headroom_bits(self) -> float:
-        worst = max(self.acc_bound, self.product_bound, 1)
-        return float(np.log2((ACC_MAX + 1) / worst))
+        """Unused int32 range of the accumulator (the product is kept near 2^31 on purpose: a larger M is more precise)."""
+        return float(np.log2((ACC_MAX + 1) / max(self.acc_bound, 1)))
 
 
 def prove_no_overflow(model: Model) -> list[LayerProof]:

@@ -6,6 +6,7 @@ import argparse
 from .. import load
 from ..codegen import footprint
 from ..codegen.emit_c import plan_buffers
+from ..codegen.image import HEADER_BYTES, MAX_PAYLOAD
 from ..codegen.layout import lay_out
 from ..model import RNN, Model
 from ..quant import prove_no_overflow
@@ -20,7 +21,8 @@ def describe(model: Model) -> list[str]:
                  else f"dense {layer.in_features}->{layer.out_features}")
         scales = "per-channel" if layer.acc_scale.size > 1 else "per-tensor"
         lines.append(f"  [{i}] {shape:<18} {layer.activation.kind:<9} {scales:<12} "
-                     f"|acc| <= {proof.acc_bound} ({proof.headroom_bits:.1f} bits headroom)")
+                     f"|acc| <= {proof.acc_bound} ({proof.headroom_bits:.1f} bits headroom)"
+                     + (f", |acc*M| <= {proof.product_bound}" if proof.product_bound else ""))
     layout = lay_out(model)
     buffers = plan_buffers(model).ram_bytes
     lines += [f"parameters: {model.parameter_count()}",
@@ -29,7 +31,8 @@ def describe(model: Model) -> list[str]:
               "bytes per storage kind:"]
     for storage in ("ram", "flash", "progmem", "eeprom"):
         fp = footprint(model, layout, storage)
-        lines.append(f"  {storage:<8} flash {fp.flash:>7}  SRAM {fp.sram:>7}  EEPROM {fp.eeprom:>5}")
+        note = "  (over the 64 KB image limit)" if fp.eeprom > MAX_PAYLOAD + HEADER_BYTES else ""
+        lines.append(f"  {storage:<8} flash {fp.flash:>7}  SRAM {fp.sram:>7}  EEPROM {fp.eeprom:>6}{note}")
     lines.append(f"runtime RAM: {buffers} B of static buffers + one input row ({model.input.cols} B) in the caller")
     acc = model.provenance.get("accuracy")
     if acc:

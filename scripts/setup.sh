@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Prepare this checkout: Debian toolchains (when we may install them) and a venv with pinned packages.
+# Usage: scripts/setup.sh [--no-apt]     Idempotent; prints what it does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES="gcc make gcc-avr avr-libc binutils-avr simavr libsimavr-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
+PY_PACKAGES="platformio==6.2.0 scons==4.11.1 pytest==9.0.3 hypothesis==6.155.2"
+
+missing=""
+for pkg in $APT_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ] && [ "${1:-}" != "--no-apt" ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo"; else SUDO="none"; fi
+  if [ "$SUDO" = none ]; then
+    echo "[setup] missing Debian packages; run:  sudo apt-get update && sudo apt-get install -y$missing"
+  else
+    echo "[setup] installing Debian packages:$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import nnmodel, numpy, pytest, platformio" 2>/dev/null \
+   || [ pyproject.toml -nt .venv/.nnmodel-installed ]; then
+  echo "[setup] installing nnmodel and pinned tools into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check $PY_PACKAGES
+  .venv/bin/pip install -q --disable-pip-version-check -e .
+  touch .venv/.nnmodel-installed
+fi

@@ -1,0 +1,179 @@
+"""nnmodel train: train a network in numpy (float warm-up, then quantization-aware) and save a .nnm."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__, reference
+from ..datasets import load_mnist
+from ..errors import NNModelError
+from ..fileformat import SUFFIX, save
+from ..train import TrainConfig, parse_arch, parse_augment, train
+from ..train.optim import SCHEDULES
+from ..train.threads import blas_threads
+from ..train.trainer import EpochStats
+
+# (option, attribute, default) in the order the canonical command line lists them.
+_RECORDED = [("--epochs", "epochs", 30), ("--seed", "seed", 0), ("--batch", "batch", 64), ("--lr", "lr", 1e-3),
+             ("--schedule", "schedule", "cosine"), ("--warmup", "warmup", 0), ("--l2", "l2", 0.0),
+             ("--dropout", "dropout", 0.0), ("--clip", "clip", 5.0), ("--augment", "augment", "none"),
+             ("--val-split", "val_split", 0.1), ("--float-epochs", "float_epochs", -1),
+             ("--calib-percentile", "calib_percentile", 99.99), ("--patience", "patience", 0),
+             ("--limit", "limit", 0), ("--name", "name", "")]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a model in numpy (quantization-aware) and save it as .nnm",
+        description="Train on the MNIST training digits in --data (a seeded --val-split of them is held out "
+                    "for selection), export the integer model and save it. The test set is only measured "
+                    "for the record, never used to choose anything.")
+    p.add_argument("--arch", required=True, help="mlp:784-128-10, rnn:28-5-8-10 (hard-tanh), rnn-tanh:28-5-8-10 "
+                                                 "(tanh LUT), mlp-hardtanh:..., rnn:28-8/16-10 (dense after '/')")
+    p.add_argument("--data", required=True, metavar="DIR", help="MNIST directory (train split; test is reported)")
+    p.add_argument("--out", required=True, metavar="FILE.nnm", help="where to save the model")
+    for option, attr, default in _RECORDED:
+        kind = type(default)
+        p.add_argument(option, dest=attr, type=kind, default=default, help=_HELP.get(attr))
+    p.add_argument("--per-channel", action="store_true", help="one weight scale per output unit")
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1: small products are "
+                                                          "faster single-threaded; not part of the result)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress on stderr")
+    p.set_defaults(run=run)
+
+
+_HELP = {
+    "epochs": "training epochs (default 30)",
+    "seed": "seed for split, init, shuffling, augmentation, dropout (default 0)",
+    "batch": "minibatch size (default 64)",
+    "lr": "peak Adam learning rate (default 1e-3)",
+    "schedule": f"learning-rate schedule: {', '.join(SCHEDULES)} (default cosine)",
+    "warmup": "steps of linear learning-rate warm-up (default 0)",
+    "l2": "L2 penalty on weight matrices (default 0)",
+    "dropout": "dropout on the input of each dense layer after the first (default 0)",
+    "clip": "global gradient-norm clip, 0 = off (default 5)",
+    "augment": "'none' or e.g. rotate=12,shift=2,scale=0.1,shear=0.1 (degrees, pixels, fractions)",
+    "val_split": "fraction of the training digits held out for validation (default 0.1)",
+    "float_epochs": "float epochs before QAT, calibrating relu scales (default -1: epochs/10, at least 1)",
+    "calib_percentile": "percentile of relu outputs that maps to 127 (default 99.99)",
+    "patience": "stop after N QAT epochs without a better validation accuracy (default 0: never)",
+    "limit": "use only the first N training digits (quick experiments; default 0: all)",
+    "name": "model name, a C identifier (default: from --out)",
+}
+
+
+def canonical_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run: every option that differs from its default."""
+    parts = ["nnmodel", "train", "--arch", args.arch, "--data", str(args.data), "--out", str(args.out)]
+    for option, attr, default in _RECORDED:
+        value = getattr(args, attr)
+        if value != default:
+            parts += [option, f"{value:g}" if isinstance(value, float) else str(value)]
+    if args.per_channel:
+        parts.append("--per-channel")
+    return shlex.join(parts)
+
+
+def _model_name(args: argparse.Namespace) -> str:
+    name = args.name or re.sub(r"\W", "_", Path(args.out).stem)
+    if name and name[0].isdigit():
+        name = "m_" + name
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,47}", name or ""):
+        raise NNModelError(f"--name {name!r}: must be a C identifier of at most 48 characters")
+    return name
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    if out.suffix != SUFFIX:
+        raise NNModelError(f"--out {out}: model files end in {SUFFIX}; e.g. --out models/{out.stem or 'name'}{SUFFIX}")
+    if out.exists() and not args.force:
+        raise NNModelError(f"--out {out}: already exists; choose another --out or pass --force to replace it")
+    if not out.parent.is_dir():
+        raise NNModelError(f"--out {out}: folder {out.parent} does not exist; create it first")
+    checks = [("--epochs", args.epochs >= 1), ("--batch", args.batch >= 1), ("--lr", args.lr > 0),
+              ("--val-split", 0 < args.val_split < 1), ("--dropout", 0 <= args.dropout < 1),
+              ("--l2", args.l2 >= 0), ("--clip", args.clip >= 0), ("--limit", args.limit >= 0),
+              ("--warmup", args.warmup >= 0), ("--patience", args.patience >= 0),
+              ("--calib-percentile", 50 <= args.calib_percentile <= 100), ("--threads", args.threads >= 0)]
+    for option, ok in checks:
+        if not ok:
+            raise NNModelError(f"{option} {getattr(args, option[2:].replace('-', '_'))}: out of range; "
+                               f"see `nnmodel train --help`")
+
+
+def _progress(epochs: int, quiet: bool):
+    def show(s: EpochStats) -> None:
+        if quiet:
+            return
+        val = f"val {s.val_float:6.2%} float" + (f" {s.val_int:6.2%} int" if s.val_int is not None else " (float phase)")
+        print(f"epoch {s.epoch:>{len(str(epochs))}}/{epochs}  loss {s.loss:.4f}  train {s.train_acc:6.2%}  {val}"
+              f"  lr {s.lr:.2e}  {s.seconds:.1f}s", file=sys.stderr, flush=True)
+    return show
+
+
+def run(args: argparse.Namespace) -> int:
+    arch = parse_arch(args.arch)
+    augment = parse_augment(args.augment)
+    _check_args(args)
+    name = _model_name(args)
+    data = load_mnist(args.data, "train")
+    images, labels = data.images, data.labels
+    if args.limit:
+        images, labels = images[:args.limit], labels[:args.limit]
+    want = arch.n_in
+    have = images.shape[2] if arch.family == "rnn" else images.shape[1] * images.shape[2]
+    if want != have:
+        raise NNModelError(f"--arch {args.arch}: takes {want} inputs but {data.source} gives {have} per "
+                           f"{'row' if arch.family == 'rnn' else 'image'}; e.g. mlp:{images[0].size}-128-10 "
+                           f"or rnn:{images.shape[2]}-5-8-10")
+    if int(labels.max()) >= arch.layers[-1].n_out:
+        raise NNModelError(f"--arch {args.arch}: {arch.layers[-1].n_out} classes but {data.source} has label "
+                           f"{int(labels.max())}; end the architecture with {int(labels.max()) + 1}")
+    cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, schedule=args.schedule, warmup=args.warmup,
+                      l2=args.l2, dropout=args.dropout, clip=args.clip, float_epochs=args.float_epochs,
+                      calib_percentile=args.calib_percentile, val_split=args.val_split, patience=args.patience,
+                      per_channel=args.per_channel, augment=augment, seed=args.seed)
+    if not args.quiet:
+        n_val = int(round(len(labels) * args.val_split))
+        print(f"training {args.arch} on {len(labels) - n_val} digits of {data.source} ({n_val} held out for "
+              f"validation), {args.epochs} epochs, seed {args.seed}", file=sys.stderr, flush=True)
+    with blas_threads(args.threads):
+        result = train(arch, images, labels, cfg, _progress(args.epochs, args.quiet))
+        provenance = {
+            "command": canonical_command(args),
+            "data_sha256": hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest(),
+            "seed": args.seed,
+            "epochs": args.epochs,
+            "best_epoch": result.best_epoch,
+            "train_seconds": round(result.seconds, 1),
+            "train_digits": result.n_train,
+            "val_digits": result.n_val,
+            "nnmodel_version": __version__,
+        }
+        model = result.network.quantize(name, per_channel=args.per_channel, provenance=provenance)
+        accuracy = {"val_float": round(result.val_float, 6), "val_int": round(result.val_int, 6),
+                    "test_int": _test_accuracy(model, args.data)}
+    provenance["accuracy"] = accuracy
+    save(model, args.out, overwrite=args.force)
+    test = "n/a (no test split in --data)" if accuracy["test_int"] is None else f"{accuracy['test_int']:.2%}"
+    print(f"saved {args.out}: val {result.val_float:.2%} float, {result.val_int:.2%} int (best epoch "
+          f"{result.best_epoch}); test {test} int; {model.macs()} MACs; {result.seconds:.1f} s")
+    return 0
+
+
+def _test_accuracy(model, data_dir: str) -> float | None:
+    """Integer accuracy on the test split, recorded only (selection already happened on validation)."""
+    try:
+        test = load_mnist(data_dir, "test")
+    except NNModelError:
+        return None
+    _, pred = reference.predict(model, test.images)
+    return round(float((pred == test.labels).mean()), 6)

@@ -1,0 +1,307 @@
+"""The trainable network: float parameters, a float forward and a QAT forward that runs the exact
+integer arithmetic of nnmodel.reference, and manual backprop (BPTT for the RNN stack) for both.
+
+QAT forward: the integer Model comes from export.quantize_model on the current float weights (so
+scales, int8 weights, int32 biases and (M, S) from quant.choose_multiplier are the exported ones);
+accumulators are exact integer sums (float64 BLAS on integers, as in reference.py), then
+quant.requantize (floor shift) and quant.activate (clamp / LUT). Backward is a straight-through
+estimator: the gradient flows as if y = f(W_fq·x + b) with W_fq = W_q·scale, through every
+rounding, and is masked where the clamp saturates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..export import HARDTANH_SCALE, FloatLayer, lut_out_scale, quantize_model
+from ..model import RNN, Dense, InputSpec, Model
+from ..quant import activate, requantize
+from .arch import Arch, LayerSpec
+
+LUT_IN_SCALE = 4.0 / 128.0  # the tanh table covers [-4, 4): tanh(4) = 0.9993
+
+
+@dataclass
+class Cache:
+    """What backward needs from one forward pass."""
+
+    per_layer: list = field(default_factory=list)
+    logit_scale: float = 1.0
+
+
+def _init_params(spec: LayerSpec, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    if spec.kind == "dense":
+        gain = 2.0 if spec.activation == "relu" else 1.0  # He for relu, Glorot-ish otherwise
+        w = rng.normal(0.0, np.sqrt(gain / spec.n_in), (spec.n_out, spec.n_in))
+        return {"w": w, "b": np.zeros(spec.n_out)}
+    limit = np.sqrt(6.0 / (spec.n_in + spec.n_out))
+    w_ih = rng.uniform(-limit, limit, (spec.n_out, spec.n_in))
+    # Orthogonal recurrent matrix: keeps the 28-step gradient from exploding or vanishing at init.
+    q, r = np.linalg.qr(rng.normal(size=(spec.n_out, spec.n_out)))
+    w_hh = q * np.sign(np.diag(r))
+    return {"w_ih": w_ih, "w_hh": w_hh, "b": np.zeros(spec.n_out)}
+
+
+def _deriv(kind: str, z: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """d act / d z (real-valued z), zeroed where the (integer) clamp saturates."""
+    if kind == "lut":
+        return (1.0 - np.tanh(z) ** 2) * mask
+    return mask.astype(np.float64)
+
+
+def _float_act(kind: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(y, mask) of the float activation; relu is unbounded in float training."""
+    if kind == "relu":
+        return np.maximum(z, 0.0), z > 0
+    if kind == "hardtanh":
+        return np.clip(z, -1.0, 1.0), np.abs(z) <= 1.0
+    if kind == "lut":
+        return np.tanh(z), np.ones(z.shape, bool)
+    return z, np.ones(z.shape, bool)
+
+
+def _int_mask(kind: str, pre: np.ndarray) -> np.ndarray:
+    if kind == "relu":
+        return (pre > 0) & (pre <= 127)
+    if kind == "hardtanh":
+        return (pre >= -127) & (pre <= 127)
+    return (pre >= -128) & (pre <= 127)
+
+
+def _target_scale(layer: Dense | RNN) -> float:
+    """Real value of one step of the requantized pre-activation."""
+    return layer.activation.lut_in_scale if layer.activation.kind == "lut" else layer.out_scale
+
+
+def _imatmul(x: np.ndarray, w_q: np.ndarray) -> np.ndarray:
+    """Exact integer x · w_qᵀ (all operands are integers well inside float64's exact range)."""
+    return np.rint(x @ w_q.astype(np.float64).T)
+
+
+@dataclass
+class Network:
+    arch: Arch
+    params: list[dict[str, np.ndarray]]
+    out_scales: list[float]  # real value of one output step per layer (0 for the logits layer)
+    input_spec: InputSpec = field(default_factory=InputSpec)
+    # The first layer trains on standardized pixels (x - mean) / std (better conditioned than 0..1);
+    # float_layers() folds mean and std into its weights and bias, so the exported model eats raw pixels.
+    input_mean: float = 0.0
+    input_std: float = 1.0
+
+    @classmethod
+    def create(cls, arch: Arch, rng: np.random.Generator, input_mean: float = 0.0,
+               input_std: float = 1.0) -> "Network":
+        params = [_init_params(spec, rng) for spec in arch.layers]
+        scales = []
+        for spec in arch.layers:
+            if spec.activation == "hardtanh":
+                scales.append(HARDTANH_SCALE)
+            elif spec.activation == "lut":
+                scales.append(lut_out_scale(spec.lut_function, LUT_IN_SCALE))
+            elif spec.activation == "relu":
+                scales.append(4.0 / 127.0)  # placeholder until calibration
+            else:
+                scales.append(0.0)
+        return cls(arch, params, scales, InputSpec(), input_mean, input_std)
+
+    @property
+    def n_rnn(self) -> int:
+        return sum(1 for spec in self.arch.layers if spec.kind == "rnn")
+
+    # ------------------------------------------------------------------------------ export
+    def float_layers(self) -> list[FloatLayer]:
+        out = []
+        for i, (spec, p) in enumerate(zip(self.arch.layers, self.params)):
+            if i == 0:
+                p = self._folded_first()
+            weights = {k: v.astype(np.float32) for k, v in p.items()}
+            out.append(FloatLayer(spec.kind, weights, spec.activation, self.out_scales[i],
+                                  spec.lut_function, LUT_IN_SCALE if spec.activation == "lut" else 0.0,
+                                  name=f"{spec.kind}{i}"))
+        return out
+
+    def _folded_first(self) -> dict[str, np.ndarray]:
+        """First-layer parameters for raw 0..1 pixels: W x_std + b = (W/std) x + (b - mean/std · W·1)."""
+        p = dict(self.params[0])
+        key = "w_ih" if "w_ih" in p else "w"
+        p[key] = p[key] / self.input_std
+        p["b"] = p["b"] - self.input_mean * p[key].sum(axis=1)
+        return p
+
+    def _standardize(self, x_real: np.ndarray) -> np.ndarray:
+        return (x_real - self.input_mean) / self.input_std
+
+    def quantize(self, name: str = "model", *, per_channel: bool = False, provenance: dict | None = None,
+                 labels: list[str] | None = None) -> Model:
+        return quantize_model(name, self.float_layers(), labels=labels, input_spec=self.input_spec,
+                              per_channel=per_channel, provenance=provenance)
+
+    # ------------------------------------------------------------------------------ forward
+    def forward(self, images: np.ndarray, q: Model | None = None, *, dropout: float = 0.0,
+                rng: np.random.Generator | None = None) -> tuple[np.ndarray, Cache]:
+        """Logits (float64, real-valued up to one common factor) for uint8 images [N, rows, cols].
+
+        q is None: float forward. Otherwise QAT forward with the integer model q (from quantize());
+        in eval mode (dropout 0) `cache.per_layer[-1]["acc"]` holds the exact integer logits.
+        """
+        x = np.asarray(images, np.float64)
+        n = x.shape[0]
+        spec_in = self.input_spec
+        cache = Cache()
+        scale = spec_in.scale
+        if self.n_rnn:
+            vec, scale = self._rnn_forward(x, q, cache)
+        else:
+            vec = x.reshape(n, spec_in.size)
+        for i in range(self.n_rnn, len(self.arch.layers)):
+            if dropout > 0 and i > 0 and rng is not None:
+                keep = rng.random(vec.shape) >= dropout
+                vec = vec * keep / (1.0 - dropout)
+                if q is not None:
+                    vec = np.rint(vec)  # the integer path needs integer inputs
+                cache.per_layer.append({"drop": keep / (1.0 - dropout)})
+            else:
+                cache.per_layer.append({"drop": None})
+            vec, scale = self._dense_forward(i, vec, scale, q, cache)
+        return vec, cache
+
+    def _dense_forward(self, i: int, x: np.ndarray, in_scale: float, q: Model | None,
+                       cache: Cache) -> tuple[np.ndarray, float]:
+        spec, entry = self.arch.layers[i], cache.per_layer[-1]
+        if q is None:
+            p = self.params[i]
+            x_real = x * in_scale if i else self._standardize(x * in_scale)
+            z = x_real @ p["w"].T + p["b"]
+            entry.update(x_real=x_real, w=p["w"])
+            if spec.activation == "none":
+                entry["deriv"] = None
+                return z, 1.0
+            y, mask = _float_act(spec.activation, z)
+            entry.update(deriv=_deriv(spec.activation, z, mask), y=y)  # y: for relu scale calibration
+            return y, 1.0
+        layer = q.layers[i]
+        assert isinstance(layer, Dense)
+        acc = layer.b_q.astype(np.float64) + _imatmul(x, layer.w_q)
+        w_scale = layer.acc_scale / layer.in_scale
+        # Gradients for layer 0 are taken in the standardized parametrization (see float_layers).
+        x_real = x * layer.in_scale if i else self._standardize(x * layer.in_scale)
+        entry.update(x_real=x_real, w=layer.w_q * (w_scale[:, None] if w_scale.size > 1 else w_scale[0]))
+        if spec.activation == "none":
+            # The prediction is argmax of the int logits, so the loss sees them with one common scale.
+            c = float(layer.acc_scale.mean())
+            entry.update(deriv=c / layer.acc_scale, acc=acc.astype(np.int64))
+            cache.logit_scale = c
+            return acc * c, 1.0
+        pre = requantize(acc.astype(np.int64), layer.mult, layer.shift)
+        y = activate(pre, layer.activation)
+        entry["deriv"] = _deriv(spec.activation, pre * _target_scale(layer), _int_mask(spec.activation, pre))
+        return y.astype(np.float64), layer.out_scale
+
+    def _rnn_forward(self, x: np.ndarray, q: Model | None, cache: Cache) -> tuple[np.ndarray, float]:
+        """Run the RNN stack over the rows; keep per step the [input, h_prev] (real) and act'(z)."""
+        n, rows, _ = x.shape
+        k_layers = self.n_rnn
+        hs = [np.zeros((n, self.arch.layers[k].n_out)) for k in range(k_layers)]
+        ins: list[list[np.ndarray]] = [[] for _ in range(k_layers)]
+        derivs: list[list[np.ndarray]] = [[] for _ in range(k_layers)]
+        mats = []  # per layer: (W_cat used in backward, in_scale, out_scale, integer weights or None)
+        in_scale = self.input_spec.scale
+        for k in range(k_layers):
+            spec, p = self.arch.layers[k], self.params[k]
+            if q is None:
+                mats.append((np.hstack([p["w_ih"], p["w_hh"]]), in_scale, 1.0, None, p["b"], None))
+                in_scale = 1.0
+            else:
+                layer = q.layers[k]
+                assert isinstance(layer, RNN)
+                col = layer.acc_scale[:, None] if layer.acc_scale.size > 1 else layer.acc_scale[0]
+                w_fq = np.hstack([layer.w_ih_q * (col / layer.in_scale), layer.w_hh_q * (col / layer.out_scale)])
+                w_int = np.hstack([layer.w_ih_q, layer.w_hh_q]).astype(np.float64).T
+                mats.append((w_fq, layer.in_scale, layer.out_scale, w_int, layer.b_q.astype(np.float64), layer))
+        for t in range(rows):
+            inp = x[:, t, :]
+            for k in range(k_layers):
+                spec = self.arch.layers[k]
+                w, s_in, s_out, w_int, b, layer = mats[k]
+                cat = np.hstack([inp, hs[k]])
+                if layer is None:
+                    inp_real = self._standardize(inp * s_in) if k == 0 else inp * s_in
+                    cat_real = np.hstack([inp_real, hs[k]])
+                    z = cat_real @ w.T + b
+                    h, mask = _float_act(spec.activation, z)
+                    derivs[k].append(_deriv(spec.activation, z, mask))
+                else:
+                    acc = b + np.rint(cat @ w_int)
+                    pre = requantize(acc.astype(np.int64), layer.mult, layer.shift)
+                    h = activate(pre, layer.activation).astype(np.float64)
+                    inp_real = self._standardize(inp * s_in) if k == 0 else inp * s_in
+                    cat_real = np.hstack([inp_real, hs[k] * s_out])
+                    derivs[k].append(_deriv(spec.activation, pre * _target_scale(layer),
+                                            _int_mask(spec.activation, pre)))
+                ins[k].append(cat_real)
+                hs[k] = h
+                inp = h
+        cache.per_layer.extend({"ins": ins[k], "deriv": derivs[k], "w": mats[k][0],
+                                "n_in": self.arch.layers[k].n_in} for k in range(k_layers))
+        if q is None:  # every step's state, for relu scale calibration
+            for k in range(k_layers):
+                n_in = self.arch.layers[k].n_in
+                cache.per_layer[k]["y"] = np.concatenate([c[:, n_in:] for c in ins[k][1:]] + [hs[k]])
+        return hs[-1], (1.0 if q is None else mats[-1][2])
+
+    # ------------------------------------------------------------------------------ backward
+    def backward(self, d_logits: np.ndarray, cache: Cache) -> list[dict[str, np.ndarray]]:
+        """Gradients of the loss for every parameter, given dLoss/dlogits (as returned by forward)."""
+        grads: list[dict[str, np.ndarray]] = [dict() for _ in self.params]
+        d = d_logits
+        for i in range(len(self.arch.layers) - 1, self.n_rnn - 1, -1):
+            entry = cache.per_layer[i]
+            deriv = entry["deriv"]
+            dz = d * deriv if deriv is not None else d
+            grads[i]["w"] = dz.T @ entry["x_real"]
+            grads[i]["b"] = dz.sum(axis=0)
+            d = dz @ entry["w"]
+            if entry["drop"] is not None:
+                d = d * entry["drop"]
+        if self.n_rnn:
+            self._rnn_backward(d, cache, grads)
+        return grads
+
+    def _rnn_backward(self, d_top: np.ndarray, cache: Cache, grads: list[dict[str, np.ndarray]]) -> None:
+        """Backprop through time over the whole stack; weight gradients summed in one product per layer."""
+        k_layers = self.n_rnn
+        entries = cache.per_layer[:k_layers]
+        steps = len(entries[0]["ins"])
+        rec = [np.zeros_like(entries[k]["deriv"][0]) for k in range(k_layers)]
+        rec[-1] = d_top
+        dzs: list[list[np.ndarray]] = [[None] * steps for _ in range(k_layers)]  # type: ignore[list-item]
+        for t in range(steps - 1, -1, -1):
+            up = None
+            for k in range(k_layers - 1, -1, -1):
+                e = entries[k]
+                g = rec[k] if up is None else rec[k] + up
+                dz = g * e["deriv"][t]
+                dzs[k][t] = dz
+                d_cat = dz @ e["w"]
+                up = d_cat[:, :e["n_in"]]
+                rec[k] = d_cat[:, e["n_in"]:]
+        for k in range(k_layers):
+            e = entries[k]
+            dz_all = np.concatenate(dzs[k], axis=0)
+            g_cat = dz_all.T @ np.concatenate(e["ins"], axis=0)
+            grads[k]["w_ih"] = g_cat[:, :e["n_in"]]
+            grads[k]["w_hh"] = g_cat[:, e["n_in"]:]
+            grads[k]["b"] = dz_all.sum(axis=0)
+
+
+def softmax_xent(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy and its gradient with respect to the logits."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    p = e / e.sum(axis=1, keepdims=True)
+    n = len(labels)
+    loss = float(-np.log(p[np.arange(n), labels] + 1e-300).mean())
+    p[np.arange(n), labels] -= 1.0
+    return loss, p / n

@@ -1,0 +1,172 @@
+"""The training loop: seeded split, minibatch Adam, float warm-up with activation-scale calibration,
+then quantization-aware training, best-epoch selection on the validation split.
+
+Phases (see network.py for the QAT arithmetic):
+  1. float phase (--float-epochs): plain float training. Each relu layer's output scale tracks an
+     EMA (momentum 0.9 per batch) of the `calib_percentile` percentile of its float output over the
+     batch; out_scale = ema / 127. Hard-tanh (1/127) and the tanh LUT have fixed scales.
+  2. QAT phase: scales are frozen; every minibatch re-exports the current weights with
+     export.quantize_model (int8 weights, int32 biases, (M, S) from quant.choose_multiplier on the
+     actual integers) and trains through the exact integer forward with a straight-through backward.
+     After each epoch the integer accuracy on the validation split is measured; the best epoch's
+     weights (ties: earliest) are the result. The test set is never seen here.
+
+Every random choice comes from one np.random.SeedSequence(seed), so a seed fixes the model.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..model import Model
+from .arch import Arch
+from .augment import AugmentConfig, augment
+from .network import Network, softmax_xent
+from .optim import Adam, learning_rate
+
+EVAL_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch: int = 64
+    lr: float = 1e-3
+    schedule: str = "cosine"
+    warmup: int = 0  # steps of linear warm-up
+    l2: float = 0.0
+    dropout: float = 0.0
+    clip: float = 5.0
+    float_epochs: int = -1  # -1: max(1, epochs // 10)
+    calib_percentile: float = 99.99
+    val_split: float = 0.1
+    patience: int = 0  # stop after this many QAT epochs without a better val_int; 0 = never
+    per_channel: bool = False
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+
+    @property
+    def n_float_epochs(self) -> int:
+        return self.float_epochs if self.float_epochs >= 0 else max(1, self.epochs // 10)
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    loss: float
+    train_acc: float
+    val_float: float
+    val_int: float | None  # None in the float phase
+    lr: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    network: Network
+    best_epoch: int
+    val_float: float
+    val_int: float
+    seconds: float
+    history: list[EpochStats]
+    n_train: int
+    n_val: int
+
+
+def split_indices(n: int, val_split: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) index arrays, both sorted; val is a seeded random `val_split` fraction."""
+    perm = rng.permutation(n)
+    n_val = int(round(n * val_split))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def int_logits(net: Network, q: Model, images: np.ndarray) -> np.ndarray:
+    """Exact integer logits of the QAT forward in eval mode (equal to reference.run(q, images))."""
+    out = []
+    for s in range(0, len(images), EVAL_CHUNK):
+        _, cache = net.forward(images[s:s + EVAL_CHUNK], q)
+        out.append(cache.per_layer[-1]["acc"])
+    return np.concatenate(out) if out else np.zeros((0, net.arch.layers[-1].n_out), np.int64)
+
+
+def float_logits(net: Network, images: np.ndarray) -> np.ndarray:
+    out = [net.forward(images[s:s + EVAL_CHUNK])[0] for s in range(0, len(images), EVAL_CHUNK)]
+    return np.concatenate(out) if out else np.zeros((0, net.arch.layers[-1].n_out))
+
+
+def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float((np.argmax(logits, axis=1) == labels).mean()) if len(labels) else 0.0
+
+
+def _calibrate(net: Network, cache, ema: dict[int, float], pct: float) -> None:
+    for i, spec in enumerate(net.arch.layers):
+        if spec.activation == "relu" and "y" in cache.per_layer[i]:
+            p = float(np.percentile(cache.per_layer[i]["y"], pct))
+            ema[i] = p if i not in ema else 0.9 * ema[i] + 0.1 * p
+            net.out_scales[i] = max(ema[i], 1e-3) / 127.0
+
+
+def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
+          progress: Callable[[EpochStats], None] | None = None) -> TrainResult:
+    """Train on (images, labels), holding out a seeded validation split; return the best QAT epoch."""
+    split_rng, init_rng, order_rng, aug_rng, drop_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(5))
+    tr, va = split_indices(len(labels), cfg.val_split, split_rng)
+    x_tr, y_tr, x_va, y_va = images[tr], labels[tr].astype(np.int64), images[va], labels[va].astype(np.int64)
+    # Raw 0..1 pixels (Network's input standardization stays off): a blank row must be a neutral
+    # input for the RNN state, and standardized pixels measured worse for it on validation.
+    net = Network.create(arch, init_rng)
+    opt = Adam(l2=cfg.l2, clip=cfg.clip)
+    steps_per_epoch = math.ceil(len(y_tr) / cfg.batch)
+    total = cfg.epochs * steps_per_epoch
+    float_epochs = min(cfg.n_float_epochs, cfg.epochs - 1)
+    ema: dict[int, float] = {}
+    best: tuple[float, int, list, list] | None = None
+    history: list[EpochStats] = []
+    start = time.perf_counter()
+    # Initial relu scales from the untrained network; the float phase refines them.
+    _calibrate(net, net.forward(x_tr[:512])[1], ema, cfg.calib_percentile)
+    step = 0
+    for epoch in range(cfg.epochs):
+        t0 = time.perf_counter()
+        qat = epoch >= float_epochs
+        x_ep = augment(x_tr, cfg.augment, aug_rng)
+        order = order_rng.permutation(len(y_tr))
+        loss_sum, correct = 0.0, 0
+        lr = cfg.lr
+        for b in range(steps_per_epoch):
+            idx = order[b * cfg.batch:(b + 1) * cfg.batch]
+            q = net.quantize(per_channel=cfg.per_channel) if qat else None
+            logits, cache = net.forward(x_ep[idx], q, dropout=cfg.dropout, rng=drop_rng)
+            loss, d = softmax_xent(logits, y_tr[idx])
+            grads = net.backward(d, cache)
+            lr = learning_rate(cfg.lr, cfg.schedule, step, total, cfg.warmup)
+            opt.step(net.params, grads, lr)
+            if not qat:
+                _calibrate(net, cache, ema, cfg.calib_percentile)
+            step += 1
+            loss_sum += loss * len(idx)
+            correct += int((np.argmax(logits, axis=1) == y_tr[idx]).sum())
+        val_float = _accuracy(float_logits(net, x_va), y_va)
+        val_int = None
+        if qat:
+            val_int = _accuracy(int_logits(net, net.quantize(per_channel=cfg.per_channel), x_va), y_va)
+        stats = EpochStats(epoch + 1, loss_sum / len(y_tr), correct / len(y_tr), val_float, val_int, lr,
+                           time.perf_counter() - t0)
+        history.append(stats)
+        if progress:
+            progress(stats)
+        if val_int is not None and (best is None or val_int > best[0]):
+            best = (val_int, epoch + 1, copy.deepcopy(net.params), list(net.out_scales))
+        if cfg.patience and best is not None and epoch + 1 - best[1] >= cfg.patience:
+            break
+    assert best is not None  # float_epochs < epochs guarantees one QAT epoch
+    net.params, net.out_scales = best[2], best[3]
+    seconds = time.perf_counter() - start
+    val_float = _accuracy(float_logits(net, x_va), y_va)
+    return TrainResult(net, best[1], val_float, best[0], seconds, history, len(y_tr), len(y_va))

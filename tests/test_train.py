@@ -1,0 +1,189 @@
+"""nnmodel.train and `nnmodel train`: gradients, bit-exact QAT, reproducibility, smoke training, errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnmodel import cli, load, reference
+from nnmodel.datasets import load_mnist
+from nnmodel.errors import NNModelError
+from nnmodel.fileformat import to_bytes
+from nnmodel.train import AugmentConfig, Network, TrainConfig, augment, int_logits, parse_arch, parse_augment, train
+from nnmodel.train.network import softmax_xent
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "mnist"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared MNIST not available")
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    if not DATA.is_dir():
+        pytest.skip("shared MNIST not available")
+    ds = load_mnist(DATA, "train")
+    return ds.images[:1200], ds.labels[:1200]
+
+
+@pytest.fixture(autouse=True)
+def only_our_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drive cli.main with just train/eval, independent of the other subcommands' state."""
+    monkeypatch.setattr(cli, "COMMANDS", ("train", "eval"))
+
+
+def random_images(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
+    img[rng.random(img.shape) < 0.7] = 0  # mostly background, like digits
+    return img
+
+
+# ------------------------------------------------------------------------------------------- arch
+@pytest.mark.parametrize("text, kinds", [
+    ("mlp:784-128-10", [("dense", 784, 128, "relu"), ("dense", 128, 10, "none")]),
+    ("rnn:28-5-8-10", [("rnn", 28, 5, "hardtanh"), ("rnn", 5, 8, "hardtanh"), ("dense", 8, 10, "none")]),
+    ("rnn-tanh:28-5-10", [("rnn", 28, 5, "lut"), ("dense", 5, 10, "none")]),
+    ("rnn:28-6/12-10", [("rnn", 28, 6, "hardtanh"), ("dense", 6, 12, "relu"), ("dense", 12, 10, "none")]),
+])
+def test_parse_arch(text: str, kinds: list[tuple]) -> None:
+    arch = parse_arch(text)
+    assert [(s.kind, s.n_in, s.n_out, s.activation) for s in arch.layers] == kinds
+
+
+@pytest.mark.parametrize("text", ["cnn:784-10", "mlp:784", "mlp:784-x-10", "rnn:28-10", "mlp-selu:784-10",
+                                  "rnn:28-0-10", "mlp784-10"])
+def test_parse_arch_rejects(text: str) -> None:
+    with pytest.raises(NNModelError, match="--arch") as err:
+        parse_arch(text)
+    assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------------------------------- gradients
+@pytest.mark.parametrize("text", ["mlp:784-16-10", "mlp-hardtanh:784-12-9-10", "rnn:28-5-8-10",
+                                  "rnn-tanh:28-4-6-10", "rnn:28-5/7-10"])
+def test_gradients_match_finite_differences(text: str) -> None:
+    """Float backprop (dense, and BPTT through the whole stacked RNN) against central differences."""
+    net = Network.create(parse_arch(text), np.random.default_rng(1), 0.13, 0.31)
+    for p in net.params:  # non-zero biases so every path is exercised
+        p["b"] += np.random.default_rng(2).normal(0, 0.1, p["b"].shape)
+    x = random_images(6)
+    y = np.arange(6) % 10
+
+    def loss() -> float:
+        return softmax_xent(net.forward(x)[0], y)[0]
+
+    logits, cache = net.forward(x)
+    grads = net.backward(softmax_xent(logits, y)[1], cache)
+    rng = np.random.default_rng(3)
+    for i, p in enumerate(net.params):
+        for name, value in p.items():
+            for _ in range(6):
+                idx = tuple(int(rng.integers(0, s)) for s in value.shape)
+                old = value[idx]
+                value[idx] = old + 1e-6
+                up = loss()
+                value[idx] = old - 1e-6
+                down = loss()
+                value[idx] = old
+                numeric, analytic = (up - down) / 2e-6, grads[i][name][idx]
+                assert abs(numeric - analytic) <= 1e-6 + 1e-4 * abs(numeric), (i, name, idx, numeric, analytic)
+
+
+# ------------------------------------------------------------------------------------------ QAT
+@pytest.mark.parametrize("text", ["mlp:784-32-10", "rnn:28-5-8-10", "rnn-tanh:28-5-8-10", "rnn:28-6/12-10"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_qat_forward_is_bit_exact_with_the_exported_model(digits, text: str, per_channel: bool) -> None:
+    images, labels = digits
+    cfg = TrainConfig(epochs=2, batch=64, lr=3e-3, per_channel=per_channel, float_epochs=1, seed=5)
+    result = train(parse_arch(text), images[:600], labels[:600], cfg)
+    model = result.network.quantize("t", per_channel=per_channel)
+    ours = int_logits(result.network, model, images[600:900])
+    assert ours.dtype == np.int64
+    np.testing.assert_array_equal(ours, reference.run(model, images[600:900]))
+    assert (model.layers[0].acc_scale.size > 1) == per_channel
+
+
+# ------------------------------------------------------------------------------------ augmentation
+def test_augment_is_seeded_uint8_and_moves_pixels() -> None:
+    x = random_images(50)
+    cfg = parse_augment("rotate=10,shift=2,scale=0.1,shear=0.1")
+    a = augment(x, cfg, np.random.default_rng(7))
+    b = augment(x, cfg, np.random.default_rng(7))
+    assert a.dtype == np.uint8 and a.shape == x.shape
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, x)
+    tiny = AugmentConfig(shift=1e-9)  # active but the identity up to rounding
+    np.testing.assert_array_equal(augment(x, tiny, np.random.default_rng(0)), x)
+    assert augment(x, parse_augment("none"), np.random.default_rng(0)) is x
+    with pytest.raises(NNModelError, match="--augment"):
+        parse_augment("spin=3")
+
+
+# ------------------------------------------------------------------------------------------- CLI
+def train_cmd(out: Path, *extra: str) -> list[str]:
+    return ["train", "--arch", "mlp:784-32-10", "--data", str(DATA), "--out", str(out), "--limit", "1000",
+            "--epochs", "4", "--lr", "3e-3", "--seed", "3", "--quiet", *extra]
+
+
+@needs_data
+def test_cli_smoke_training_saves_a_loadable_model_with_provenance(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "smoke.nnm"
+    assert cli.main(train_cmd(out, "--augment", "rotate=8,shift=1")) == 0
+    model = load(out)
+    prov = model.provenance
+    assert prov["command"].startswith("nnmodel train --arch mlp:784-32-10 --data ")
+    assert "--augment rotate=8,shift=1" in prov["command"] and "--limit 1000" in prov["command"]
+    assert len(prov["data_sha256"]) == 64 and prov["seed"] == 3 and prov["epochs"] == 4
+    assert set(prov["accuracy"]) == {"val_float", "val_int", "test_int"}
+    assert prov["accuracy"]["val_int"] > 0.6 and prov["accuracy"]["test_int"] > 0.6
+    assert prov["train_seconds"] >= 0 and prov["nnmodel_version"]
+    assert "saved" in capsys.readouterr().out
+
+
+@needs_data
+def test_same_seed_gives_identical_model_bytes(tmp_path: Path) -> None:
+    """Everything but the measured train_seconds is byte-identical; another seed differs."""
+    def build(name: str, seed: str) -> bytes:
+        out = tmp_path / f"{name}.nnm"
+        args = train_cmd(out, "--augment", "rotate=5", "--dropout", "0.1", "--name", "same")
+        args[args.index("--seed") + 1] = seed
+        assert cli.main(args) == 0
+        model = load(out)
+        model.provenance["train_seconds"] = 0.0
+        model.provenance["command"] = model.provenance["command"].replace(str(out), "OUT")
+        return to_bytes(model)
+
+    first = build("a", "3")
+    assert build("b", "3") == first
+    assert build("c", "4") != first
+
+
+@needs_data
+def test_refuses_to_overwrite_without_force(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "exists.nnm"
+    out.write_bytes(b"keep me")
+    assert cli.main(train_cmd(out)) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--force" in err and str(out) in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert out.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--arch", "mlp:784-x-10"], "--arch"),
+    (["--arch", "mlp:100-16-10"], "takes 100 inputs"),
+    (["--arch", "mlp:784-16-5"], "5 classes"),
+    (["--augment", "tilt=5"], "--augment"),
+    (["--val-split", "1.5"], "--val-split"),
+    (["--out", "model.bin"], ".nnm"),
+])
+@needs_data
+def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys, args: list[str], message: str) -> None:
+    base = {"--arch": "mlp:784-16-10", "--out": str(tmp_path / "m.nnm")}
+    base.update(dict(zip(args[::2], args[1::2])))
+    argv = ["train", "--data", str(DATA), "--epochs", "1", "--limit", "300", "--quiet"]
+    for k, v in base.items():
+        argv += [k, v]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err

@@ -1,0 +1,131 @@
+"""Generated companions of the model code: embedded sample digits and golden vectors for C tests."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import __version__
+from ..model import Model
+from .emit_c import BANNER_PREFIX, _bytes_table
+
+
+def _banner(what: str) -> str:
+    return f"{BANNER_PREFIX} {__version__}: {what}. Do not edit, regenerate. */\n"
+
+
+def emit_samples(images: np.ndarray, labels: np.ndarray, source: str) -> dict[str, str]:
+    """nnmodel_samples.h/.c: digits in flash (PROGMEM on AVR), read one row at a time into RAM."""
+    count, rows, cols = images.shape
+    header = f"""{_banner(f"{count} sample digits from {source}")}#ifndef NNMODEL_SAMPLES_H
+#define NNMODEL_SAMPLES_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
+#define NNMODEL_SAMPLE_COUNT {count}u
+#define NNMODEL_SAMPLE_ROWS {rows}u
+#define NNMODEL_SAMPLE_COLS {cols}u
+
+/* Copy row r of sample k into row[0..NNMODEL_SAMPLE_COLS): the image is never whole in RAM. */
+void nnmodel_sample_row(uint16_t k, uint16_t r, uint8_t *row);
+uint8_t nnmodel_sample_label(uint16_t k);
+
+#ifdef __cplusplus
+}}
+#endif
+
+#endif /* NNMODEL_SAMPLES_H */
+"""
+    source_c = f"""{_banner(f"{count} sample digits from {source}")}#include "nnmodel_samples.h"
+
+#ifdef __AVR__
+#include <avr/pgmspace.h>
+#define NNS_PROGMEM PROGMEM
+#define NNS_RD(p) pgm_read_byte(p)
+#else
+#define NNS_PROGMEM
+#define NNS_RD(p) (*(p))
+#endif
+
+static const uint8_t nnmodel_sample_pixels[{count * rows * cols}] NNS_PROGMEM = {{
+{_bytes_table(np.ascontiguousarray(images, np.uint8).tobytes())}
+}};
+
+static const uint8_t nnmodel_sample_labels[{count}] NNS_PROGMEM = {{
+{_bytes_table(np.ascontiguousarray(labels, np.uint8).tobytes())}
+}};
+
+void nnmodel_sample_row(uint16_t k, uint16_t r, uint8_t *row)
+{{
+    const uint8_t *src = nnmodel_sample_pixels + ((uint32_t)k * NNMODEL_SAMPLE_ROWS + r) * NNMODEL_SAMPLE_COLS;
+    uint16_t i;
+    for (i = 0; i < NNMODEL_SAMPLE_COLS; i++) {{
+        row[i] = NNS_RD(src + i);
+    }}
+}}
+
+uint8_t nnmodel_sample_label(uint16_t k)
+{{
+    return NNS_RD(nnmodel_sample_labels + k);
+}}
+"""
+    return {"nnmodel_samples.h": header, "nnmodel_samples.c": source_c}
+
+
+def emit_golden(models: list[Model], expected: list[np.ndarray], storages: list[str]) -> dict[str, str]:
+    """nnmodel_golden.h/.c: every model's API plus the logits nnmodel.reference expects on the samples."""
+    tables, entries, includes = [], [], []
+    for model, logits, storage in zip(models, expected, storages):
+        p, P = model.name, model.name.upper()
+        includes.append(f'#include "{p}.h"')
+        values = _int_rows(logits.reshape(-1))
+        tables.append(f"static const int32_t {p}_golden_logits[{logits.size}] NNG_PROGMEM = {{\n{values}\n}};")
+        image = f"{p}_image, {P}_IMAGE_BYTES" if storage == "eeprom" else "NULL, 0u"
+        entries.append(f'    {{"{p}", {model.input.rows}u, {model.input.cols}u, {model.n_classes}u, '
+                       f'{logits.shape[0]}u, {p}_begin, {p}_feed_row, {p}_finish, {p}_check, '
+                       f'{p}_golden_logits, {image}}},')
+    header = f"""{_banner("golden vectors from nnmodel.reference")}#ifndef NNMODEL_GOLDEN_H
+#define NNMODEL_GOLDEN_H
+
+#include <stdint.h>
+#include "nnrt.h"
+
+typedef struct {{
+    const char *name;
+    uint16_t rows, cols, n_classes, count; /* count: samples with expected logits */
+    void (*begin)(void);
+    void (*feed_row)(const uint8_t *row);
+    uint16_t (*finish)(int32_t *logits);
+    nnrt_status_t (*check)(void);
+    const int32_t *logits; /* [count][n_classes] from nnmodel.reference; read with nnmodel_golden_expected */
+    uint8_t *image;        /* the EEPROM image (a RAM array on hosts), NULL for other storage */
+    uint16_t image_bytes;
+}} nnmodel_golden_t;
+
+#define NNMODEL_GOLDEN_MODELS {len(models)}u
+extern const nnmodel_golden_t nnmodel_golden[NNMODEL_GOLDEN_MODELS];
+
+/* Copy the expected logits of sample k into out[0..n_classes). */
+void nnmodel_golden_expected(const nnmodel_golden_t *m, uint16_t k, int32_t *out);
+
+#endif /* NNMODEL_GOLDEN_H */
+"""
+    source = "\n".join([
+        _banner("golden vectors from nnmodel.reference").rstrip(), "#include <stddef.h>",
+        '#include "nnmodel_golden.h"', *includes, "",
+        "#ifdef __AVR__", "#include <avr/pgmspace.h>", "#define NNG_PROGMEM PROGMEM",
+        "#define NNG_RD32(p) ((int32_t)pgm_read_dword(p))", "#else", "#define NNG_PROGMEM",
+        "#define NNG_RD32(p) (*(p))", "#endif", "", *tables, "",
+        "const nnmodel_golden_t nnmodel_golden[NNMODEL_GOLDEN_MODELS] = {", *entries, "};", "",
+        "void nnmodel_golden_expected(const nnmodel_golden_t *m, uint16_t k, int32_t *out)", "{",
+        "    uint16_t j;", "    for (j = 0; j < m->n_classes; j++) {",
+        "        out[j] = NNG_RD32(m->logits + (uint32_t)k * m->n_classes + j);", "    }", "}", ""])
+    return {"nnmodel_golden.h": header, "nnmodel_golden.c": source}
+
+
+def _int_rows(values: np.ndarray, per_line: int = 10) -> str:
+    # INT32_MIN is not a valid literal in C: write it as an expression
+    text = [f"{int(v)}" if v != -(2**31) else "(-2147483647 - 1)" for v in values]
+    return "\n".join("    " + ", ".join(text[i:i + per_line]) + "," for i in range(0, len(text), per_line))

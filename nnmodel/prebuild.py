@@ -1,0 +1,208 @@
+"""The PlatformIO pre-build step: custom_nnmodel_* options → generated C in $BUILD_DIR/nnmodel.
+
+`generate()` is plain Python (tests call it); `scons_prebuild(env)` is the glue that
+extra_scripts/nnmodel_prebuild.py calls. Regeneration is skipped while a digest of every input
+(model bytes, options, target, nnmodel's own sources) matches the marker, which is written only
+after a complete generation.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+from .errors import NNModelError
+
+PREFIX = "custom_nnmodel_"
+OPTIONS = {
+    "model": "model file(s), comma- or newline-separated, each optionally `@storage`; the first is nnmodel.h's",
+    "target": "native | attiny85 | esp32c3 (default: from the env's platform)",
+    "storage": "ram | flash | progmem | eeprom (default: the target's first choice)",
+    "samples": "how many bundled sample digits to embed as nnmodel_samples.h (default 0)",
+    "sample_images": "IDX images file to take the samples from (default: models/samples, bundled)",
+    "golden": "yes: write nnmodel_golden.h/.c with the reference's logits on the samples (for C tests)",
+    "data": "dataset folder for the nnmodel_verify task (default: ../shared/mnist if present)",
+}
+PLATFORM_TARGETS = {"atmelavr": "attiny85", "tinyavr-sim": "attiny85", "espressif32": "esp32c3",
+                    "rv32-qemu-sim": "esp32c3", "native": "native", "nnmodel-native": "native"}
+MARKER = ".nnmodel-inputs"
+
+
+@dataclass
+class Settings:
+    models: list[Path]
+    storages: list[str | None]  # per model: its `@storage`, else the storage option
+    target: str
+    storage: str | None
+    samples: int
+    sample_images: Path | None
+    golden: bool
+    data: Path | None
+
+    @classmethod
+    def parse(cls, options: dict[str, str], project_dir: Path, default_target: str) -> Settings:
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise NNModelError(f"platformio.ini: unknown option {PREFIX}{unknown[0]}; known: "
+                               + ", ".join(PREFIX + k for k in OPTIONS))
+        entries = [s.strip() for s in options.get("model", "").replace(",", "\n").splitlines() if s.strip()]
+        names = [e.split("@")[0].strip() for e in entries]
+        storage = (options.get("storage") or "").strip() or None
+        storages = [(e.split("@", 1)[1].strip() if "@" in e else storage) for e in entries]
+        if not names:
+            raise NNModelError(f"platformio.ini: {PREFIX}model is required when any {PREFIX}* option is set")
+        samples = options.get("samples", "0").strip()
+        if not samples.isdigit() or int(samples) > 65535:
+            raise NNModelError(f"platformio.ini: {PREFIX}samples = {samples!r}; expected a count 0..65535")
+        golden = options.get("golden", "no").strip().lower()
+        if golden not in ("yes", "no", "true", "false", "1", "0"):
+            raise NNModelError(f"platformio.ini: {PREFIX}golden = {golden!r}; expected yes or no")
+
+        def path(value: str | None) -> Path | None:
+            return (project_dir / value.strip()) if value and value.strip() else None
+
+        return cls([project_dir / n for n in names], storages, options.get("target", default_target).strip(),
+                   storage, int(samples),
+                   path(options.get("sample_images")), golden in ("yes", "true", "1"), path(options.get("data")))
+
+
+def _own_sources_digest() -> bytes:
+    """nnmodel's own code is an input too: a changed generator must regenerate (not only a new version)."""
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")) + sorted(package.glob("host/*.c")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.digest()
+
+
+def inputs_digest(settings: Settings, options: dict[str, str]) -> str:
+    h = hashlib.sha256(f"nnmodel {__version__}\0target {settings.target}\0".encode())
+    h.update(_own_sources_digest())
+    for key in sorted(options):
+        h.update(f"{key}={options[key]}\0".encode())
+    files = list(settings.models) + ([settings.sample_images] if settings.sample_images else [])
+    for path in files:
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            raise NNModelError(f"{path}: cannot read (set by {PREFIX}model or {PREFIX}sample_images)") from None
+    return h.hexdigest()
+
+
+def generate(settings: Settings, options: dict[str, str], out_dir: Path,
+             log: Callable[[str], None] = print) -> bool:
+    """Make out_dir hold the generated files; False when they were already up to date."""
+    digest = inputs_digest(settings, options)
+    marker = out_dir / MARKER
+    if marker.is_file() and marker.read_text().strip() == digest:
+        log(f"nnmodel: up to date ({', '.join(p.name for p in settings.models)}, inputs {digest[:12]})")
+        return False
+    marker.unlink(missing_ok=True)  # an interrupted generation must not look complete
+
+    from .codegen import compile_model, write_outputs
+    from .codegen.extras import emit_golden, emit_samples
+    from .datasets import load_idx_pair, load_sample
+    from .fileformat import load
+    from .reference import run
+    from .targets import TARGETS
+
+    def compile_storage(model, storage: str | None) -> str:
+        return storage or TARGETS[settings.target].storages[0]
+
+    models = [load(p) for p in settings.models]
+    if len({m.name for m in models}) != len(models):
+        raise NNModelError(f"platformio.ini: {PREFIX}model lists two models named the same")
+    # (imports above are local: the up-to-date path must stay fast and numpy-free)
+    # Secondary models first: each compile rewrites nnmodel.h, and the first model must own it.
+    for model, path, storage in reversed(list(zip(models, settings.models, settings.storages))):
+        result = compile_model(model, target=settings.target, storage=storage, out_dir=out_dir, source=str(path))
+        fp = result.footprint
+        log(f"nnmodel: generated {model.name} for {settings.target} "
+            f"(hash 0x{result.layout.model_hash:08x}; flash {fp.flash} B, SRAM {fp.sram} B, EEPROM {fp.eeprom} B)")
+    files: dict[str, bytes] = {}
+    if settings.samples or settings.golden:
+        if settings.sample_images:
+            labels = Path(str(settings.sample_images).replace("images-idx3", "labels-idx1"))
+            data, source = load_idx_pair(settings.sample_images, labels), settings.sample_images.name
+        else:
+            data, source = load_sample(), "the bundled MNIST test sample"
+        count = settings.samples or len(data.images)
+        images, labels_ = data.images[:count], data.labels[:count]
+        files.update({k: v.encode() for k, v in emit_samples(images, labels_, source).items()})
+        if settings.golden:
+            expected = [run(m, images) for m in models]
+            storages = [compile_storage(m, st) for m, st in zip(models, settings.storages)]
+            files.update({k: v.encode() for k, v in emit_golden(models, expected, storages).items()})
+        log(f"nnmodel: embedded {len(images)} sample digits" + (" and golden logits" if settings.golden else ""))
+    if files:
+        write_outputs(out_dir, files, models[0].name)
+    marker.write_text(digest + "\n")
+    return True
+
+
+# ------------------------------------------------------------------------------------ SCons glue
+def _fail(env, message: str) -> None:
+    sys.stderr.write(f"[nnmodel] error: {message}\n")
+    env.Exit(1)
+
+
+def _options(env) -> dict[str, str]:
+    config = env.GetProjectConfig()
+    section = "env:" + env["PIOENV"]
+    names = [n for n in config.options(section) if n.startswith(PREFIX)]
+    return {n[len(PREFIX):]: str(env.GetProjectOption(n)) for n in names}
+
+
+def scons_prebuild(env) -> None:
+    """Called by extra_scripts/nnmodel_prebuild.py with PlatformIO's construction environment."""
+    options = _options(env)
+    if not options:
+        print(f"nnmodel: nothing to generate for env:{env['PIOENV']} (no {PREFIX}* options)")
+        return
+    project_dir = Path(env.subst("$PROJECT_DIR"))
+    out_dir = Path(env.subst("$BUILD_DIR")) / "nnmodel"
+    try:
+        default_target = PLATFORM_TARGETS.get(env.PioPlatform().name, "native")
+        settings = Settings.parse(options, project_dir, default_target)
+        generate(settings, options, out_dir)
+    except NNModelError as exc:
+        _fail(env, str(exc))
+        return
+    # The runtime comes with the generator (lib/nnrt, or its copy in the wheel), so a project needs
+    # nothing but this hook; platformio.ini sets lib_ignore = nnrt so it is not compiled twice.
+    from .paths import runtime_dir
+
+    runtime = runtime_dir()
+    build_dir = Path(env.subst("$BUILD_DIR"))
+    env.AppendUnique(CPPPATH=[str(out_dir), str(runtime / "include")])
+    env.BuildSources(str(build_dir / "nnmodel_obj"), str(out_dir))
+    env.BuildSources(str(build_dir / "nnrt_obj"), str(runtime / "src"))
+    _add_tasks(env, settings)
+
+
+def _add_tasks(env, settings: Settings) -> None:
+    """Project Tasks in VS Code (and `pio run -t NAME`): run nnmodel on this env's model."""
+    from .cli import main
+
+    model = str(settings.models[0])
+    data = settings.data
+    if data is None:
+        shared = Path(env.subst("$PROJECT_DIR")).parent / "shared" / "mnist"
+        data = shared if shared.is_dir() else None
+
+    def action(argv: list[str]):
+        def run(target, source, env):  # noqa: ARG001 - SCons action signature
+            return main(argv)
+        return run
+
+    env.AddCustomTarget(name="nnmodel_info", dependencies=None, actions=[action(["info", model])],
+                        title="nnmodel info", description="Layers, sizes, MACs and RAM of this env's model",
+                        always_build=True)
+    verify = ["verify", model] + (["--data", str(data)] if data else [])
+    env.AddCustomTarget(name="nnmodel_verify", dependencies=None, actions=[action(verify)],
+                        title="nnmodel verify",
+                        description="Generated C on the host vs the numpy reference, image by image",
+                        always_build=True)

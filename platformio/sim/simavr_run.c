@@ -1,0 +1,231 @@
+/*
+ * simavr_run — run an ATtiny85 firmware ELF in libsimavr for tests and benchmarks.
+ *
+ * Protocol with the firmware (see platforms/tinyavr-sim/include/nnsim.h):
+ *   GPIOR0 write  byte to stdout (console)
+ *   GPIOR1 write  command: 1 region start, 0 region stop (latch cycles),
+ *                 3 latch stack high-water (bytes), 4 repaint free SRAM
+ *   GPIOR1 read   next byte (LSB first) of the last latched 32-bit value
+ *   GPIOR2 write  exit with that code
+ * Returning from main also ends the run: reaching avr-libc's _exit stops with
+ * main's return value (r24), so firmware needs no exit hook.
+ * Exit status: firmware's code; 124 when the cycle limit hits (a hang); 125 on
+ * simulator/load errors or a crash; 2 on bad usage.
+ * SRAM above .bss/.noinit is painted before reset so the stack high-water mark
+ * needs no firmware code (printed on stderr at exit).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <simavr/avr_eeprom.h>
+#include <simavr/sim_avr.h>
+#include <simavr/sim_elf.h>
+#include <simavr/sim_hex.h>
+#include <simavr/sim_io.h>
+
+/* ATtiny25/45/85 data-space addresses of GPIOR0..2 (I/O 0x11..0x13 + 0x20). */
+#define ADDR_CONSOLE 0x31
+#define ADDR_CMD 0x32
+#define ADDR_EXIT 0x33
+#define PAINT 0xA5
+/* The start marker's own `out` (1 cycle) lies inside the region; the stop
+ * marker writes r1 (always 0) so no `ldi` lands inside. Empty region = 0. */
+#define REGION_BASELINE 1
+
+static struct {
+    avr_t *avr;
+    uint16_t heap_start; /* first SRAM byte not owned by .data/.bss/.noinit */
+    uint32_t exit_pc;    /* byte address of _exit, 0 if unknown */
+    avr_cycle_count_t region_start;
+    uint32_t latched;
+    unsigned read_idx;
+    unsigned region_no;
+    int exit_code;
+    int exited;
+} S;
+
+static void paint(uint16_t from, uint16_t to_incl)
+{
+    for (uint32_t a = from; a <= to_incl; a++) S.avr->data[a] = PAINT;
+}
+
+static uint32_t stack_used(void)
+{
+    uint32_t a = S.heap_start;
+    while (a <= S.avr->ramend && S.avr->data[a] == PAINT) a++;
+    return S.avr->ramend + 1u - a;
+}
+
+static void latch(uint32_t v)
+{
+    S.latched = v;
+    S.read_idx = 0;
+}
+
+static void on_console(avr_t *avr, avr_io_addr_t addr, uint8_t v, void *p)
+{
+    (void)avr; (void)addr; (void)p;
+    putchar(v);
+    if (v == '\n') fflush(stdout);
+}
+
+static void on_cmd(avr_t *avr, avr_io_addr_t addr, uint8_t v, void *p)
+{
+    (void)addr; (void)p;
+    switch (v) {
+    case 1: S.region_start = avr->cycle; break;
+    case 0: {
+        uint32_t c = (uint32_t)(avr->cycle - S.region_start - REGION_BASELINE);
+        latch(c);
+        fprintf(stderr, "simavr_run: region %u cycles=%lu\n", ++S.region_no, (unsigned long)c);
+        break;
+    }
+    case 3: latch(stack_used()); break;
+    case 4: {
+        uint16_t sp = (uint16_t)(avr->data[R_SPL] | (avr->data[R_SPH] << 8));
+        if (sp >= S.heap_start) paint(S.heap_start, sp);
+        break;
+    }
+    default: fprintf(stderr, "simavr_run: unknown command %u ignored\n", v);
+    }
+}
+
+static uint8_t on_cmd_read(avr_t *avr, avr_io_addr_t addr, void *p)
+{
+    (void)avr; (void)addr; (void)p;
+    uint8_t b = (uint8_t)(S.latched >> (8 * (S.read_idx & 3u)));
+    S.read_idx++;
+    return b;
+}
+
+static void on_exit_write(avr_t *avr, avr_io_addr_t addr, uint8_t v, void *p)
+{
+    (void)addr; (void)p;
+    S.exit_code = v;
+    S.exited = 1;
+    avr->state = cpu_Done;
+}
+
+/* Replaces the whole EEPROM: image bytes first, erased (0xFF) after them.
+ * A file starting with ':' is Intel HEX (e.g. firmware.eep), otherwise raw. */
+static int load_eeprom(const char *path)
+{
+    uint32_t size = S.avr->e2end + 1u, n = 0;
+    uint8_t *buf = malloc(size), *img = NULL;
+    FILE *f = fopen(path, "rb");
+    int c0 = f ? fgetc(f) : EOF;
+    if (!buf || !f) {
+        fprintf(stderr, "simavr_run: cannot open %s: %s\n", path, strerror(errno));
+        if (f) fclose(f);
+        free(buf);
+        return -1;
+    }
+    memset(buf, 0xFF, size);
+    if (c0 == ':') {
+        uint32_t start = 0;
+        fclose(f);
+        img = read_ihex_file(path, &n, &start);
+        if (img && n <= size) memcpy(buf, img, n);
+        free(img);
+        if (!img) n = size + 1u;
+    } else {
+        if (c0 != EOF) { buf[0] = (uint8_t)c0; n = 1; }
+        n += (uint32_t)fread(buf + n, 1, size - n, f);
+        if (fgetc(f) != EOF) n = size + 1u;
+        fclose(f);
+    }
+    if (n > size) {
+        fprintf(stderr, "simavr_run: %s is unreadable or larger than %lu bytes\n", path,
+                (unsigned long)size);
+        free(buf);
+        return -1;
+    }
+    avr_eeprom_desc_t d = { .ee = buf, .offset = 0, .size = size };
+    avr_ioctl(S.avr, AVR_IOCTL_EEPROM_SET, &d);
+    free(buf);
+    return 0;
+}
+
+static void quiet_logger(avr_t *avr, const int level, const char *fmt, va_list ap)
+{
+    (void)avr;
+    if (level <= LOG_ERROR) vfprintf(stderr, fmt, ap);
+}
+
+int main(int argc, char **argv)
+{
+    const char *mcu = "attiny85", *elf = NULL, *ee = NULL;
+    unsigned long freq = 16500000UL;
+    unsigned long long limit = 500000000ULL;
+    int verbose = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-m") && i + 1 < argc) mcu = argv[++i];
+        else if (!strcmp(argv[i], "-f") && i + 1 < argc) freq = strtoul(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "-c") && i + 1 < argc) limit = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "-ee") && i + 1 < argc) ee = argv[++i];
+        else if (!strcmp(argv[i], "-v")) verbose = 1;
+        else if (argv[i][0] != '-' && !elf) elf = argv[i];
+        else {
+            fprintf(stderr, "usage: %s [-m mcu] [-f hz] [-c max_cycles] [-ee eeprom.bin|.eep] [-v] "
+                            "firmware.elf\n", argv[0]);
+            return 2;
+        }
+    }
+    if (!elf) return fprintf(stderr, "simavr_run: no firmware given\n"), 2;
+    if (!verbose) avr_global_logger_set(quiet_logger);
+
+    static elf_firmware_t fw; /* large; static keeps it off the stack */
+    if (elf_read_firmware(elf, &fw) != 0)
+        return fprintf(stderr, "simavr_run: cannot read %s\n", elf), 125;
+    S.avr = avr_make_mcu_by_name(mcu);
+    if (!S.avr) return fprintf(stderr, "simavr_run: unknown mcu %s\n", mcu), 125;
+    avr_init(S.avr);
+    fw.frequency = (uint32_t)freq; /* ignore any .mmcu frequency: one source of truth */
+    avr_load_firmware(S.avr, &fw);
+    if (ee && load_eeprom(ee) != 0) return 125;
+
+    S.heap_start = (uint16_t)(S.avr->ioend + 1u + fw.datasize + fw.bsssize);
+#if ELF_SYMBOLS
+    for (uint32_t i = 0; i < fw.symbolcount; i++)
+    {
+        if (!strcmp(fw.symbol[i]->symbol, "__heap_start")) /* also covers .noinit */
+            S.heap_start = (uint16_t)(fw.symbol[i]->addr & 0xFFFFu);
+        else if (!strcmp(fw.symbol[i]->symbol, "_exit"))
+            S.exit_pc = fw.symbol[i]->addr;
+    }
+#endif
+    paint(S.heap_start, S.avr->ramend);
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    avr_register_io_write(S.avr, ADDR_CONSOLE, on_console, NULL);
+    avr_register_io_write(S.avr, ADDR_CMD, on_cmd, NULL);
+    avr_register_io_read(S.avr, ADDR_CMD, on_cmd_read, NULL);
+    avr_register_io_write(S.avr, ADDR_EXIT, on_exit_write, NULL);
+
+    int state = cpu_Running;
+    while (state != cpu_Done && state != cpu_Crashed && S.avr->cycle < limit) {
+        state = avr_run(S.avr);
+        if (S.exit_pc && S.avr->pc == S.exit_pc && !S.exited) {
+            S.exit_code = S.avr->data[24]; /* exit(int) status, low byte */
+            S.exited = 1;
+            state = cpu_Done;
+        }
+    }
+    fflush(stdout);
+
+    int rc = S.exit_code;
+    if (state == cpu_Crashed) {
+        fprintf(stderr, "simavr_run: firmware crashed at pc=0x%04x\n", (unsigned)S.avr->pc);
+        rc = 125;
+    } else if (state != cpu_Done) {
+        fprintf(stderr, "simavr_run: cycle limit %llu reached (hang?)\n", limit);
+        rc = 124;
+    }
+    fprintf(stderr, "simavr_run: exit=%d cycles=%llu stack_max=%lu bytes\n", rc,
+            (unsigned long long)S.avr->cycle, (unsigned long)stack_used());
+    avr_terminate(S.avr);
+    return rc;
+}

@@ -1,0 +1,68 @@
+/* Proves the simavr harness features the model tests rely on: exact cycle
+ * regions, stack high-water, EEPROM loaded from the ELF, flash strings. */
+#include <avr/eeprom.h>
+#include <avr/pgmspace.h>
+#include <stdint.h>
+
+#include "unity_lite.h"
+
+static const uint8_t EEMEM ee_image[4] = {0xA1, 0xB2, 0xC3, 0xD4};
+static volatile uint8_t sink;
+
+static void test_empty_region_is_zero_cycles(void)
+{
+    nnsim_mark_t m = nnsim_region_begin();
+    TEST_ASSERT_EQUAL_UINT32(0, nnsim_region_end(m));
+}
+
+static void test_region_counts_exact_cycles(void)
+{
+    nnsim_mark_t m = nnsim_region_begin();
+    __asm__ __volatile__("nop\n\tnop\n\tnop\n\trjmp .+0" ::: "memory"); /* 1+1+1+2 */
+    TEST_ASSERT_EQUAL_UINT32(5, nnsim_region_end(m));
+}
+
+static uint8_t burn_stack(uint8_t depth)
+{
+    volatile uint8_t pad[16];
+    pad[0] = depth;
+    return depth ? (uint8_t)(burn_stack((uint8_t)(depth - 1)) + pad[0]) : 0;
+}
+
+static void test_stack_high_water_grows_with_depth(void)
+{
+    nnsim_stack_repaint();
+    sink = burn_stack(2);
+    uint32_t shallow = nnsim_stack_used();
+    nnsim_stack_repaint();
+    sink = burn_stack(8);
+    uint32_t deep = nnsim_stack_used();
+    TEST_ASSERT_GREATER_OR_EQUAL_INT((int32_t)shallow + 6 * 16, (int32_t)deep);
+    TEST_ASSERT_LESS_OR_EQUAL_UINT32(512, deep);
+}
+
+static void test_eeprom_comes_from_elf(void)
+{
+    static const uint8_t expected[4] PROGMEM = {0xA1, 0xB2, 0xC3, 0xD4};
+    uint8_t got[4];
+    eeprom_read_block(got, ee_image, sizeof got);
+    for (uint8_t i = 0; i < 4; i++) TEST_ASSERT_EQUAL_UINT8(pgm_read_byte(&expected[i]), got[i]);
+}
+
+static void test_flash_golden_vector(void)
+{
+    static const int8_t golden[3] PROGMEM = {-3, 0, 5};
+    int8_t actual[3] = {-3, 0, 5};
+    TEST_ASSERT_EQUAL_INT8_ARRAY_P(golden, actual, 3);
+}
+
+int main(void)
+{
+    UNITY_BEGIN();
+    RUN_TEST(test_empty_region_is_zero_cycles);
+    RUN_TEST(test_region_counts_exact_cycles);
+    RUN_TEST(test_stack_high_water_grows_with_depth);
+    RUN_TEST(test_eeprom_comes_from_elf);
+    RUN_TEST(test_flash_golden_vector);
+    return UNITY_END();
+}

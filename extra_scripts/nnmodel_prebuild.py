@@ -11,9 +11,6 @@ import sys
 
 Import("env")  # noqa: F821 - provided by SCons
 
-if env.IsIntegrationDump():  # noqa: F821 - IDE metadata pass: generate nothing
-    Return()  # noqa: F821
-
 sys.path.insert(0, env.subst("$PROJECT_DIR"))  # noqa: F821 - this checkout's nnmodel package
 
 

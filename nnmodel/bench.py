@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -37,6 +39,7 @@ class Figure:
 class BenchContext:
     models: list[tuple[str, Model]]  # (key name, model)
     images: np.ndarray  # digits to run (the bundled sample)
+    paths: list[Path]  # the model files
 
 
 Producer = Callable[[BenchContext], Iterable[Figure]]
@@ -64,12 +67,40 @@ def reference_figures(ctx: BenchContext) -> Iterator[Figure]:
         yield Figure(f"reference.{key}.images_per_second", round(len(batch) / statistics.median(times)), "images/s")
 
 
-PRODUCERS: list[Producer] = [host_figures, reference_figures]
+# Timed in a fresh interpreter, as PlatformIO runs the hook: import + digest (+ generation).
+_PREBUILD_PROBE = """
+import sys, time
+t0 = time.perf_counter()
+from nnmodel.prebuild import Settings, generate
+from pathlib import Path
+s = Settings.parse({"model": sys.argv[1]}, Path("."), "esp32c3")
+generate(s, {"model": sys.argv[1]}, Path(sys.argv[2]), lambda _: None)
+print(time.perf_counter() - t0)
+"""
 
 
-def run_all(models: list[tuple[str, Model]], out: Path | None,
+def prebuild_figures(ctx: BenchContext) -> Iterator[Figure]:
+    """prebuild.regenerate_seconds / prebuild.noop_seconds for the largest model given."""
+    if not ctx.paths:
+        return
+    path = max(ctx.paths, key=lambda p: p.stat().st_size)
+    regenerate, noop = [], []
+    for _ in range(RUNS):
+        with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
+            for runs in (regenerate, noop):  # first run generates, the second finds it up to date
+                out = subprocess.run([sys.executable, "-c", _PREBUILD_PROBE, str(path.resolve()), tmp],
+                                     capture_output=True, text=True, check=True).stdout
+                runs.append(float(out))
+    yield Figure("prebuild.regenerate_seconds", round(statistics.median(regenerate), 3), "s")
+    yield Figure("prebuild.noop_seconds", round(statistics.median(noop), 3), "s")
+
+
+PRODUCERS: list[Producer] = [host_figures, reference_figures, prebuild_figures]
+
+
+def run_all(models: list[tuple[str, Model]], paths: list[Path], out: Path | None,
             producers: list[Producer] | None = None, echo: Callable[[str], None] = print) -> list[Figure]:
-    ctx = BenchContext(models, load_sample().images)
+    ctx = BenchContext(models, load_sample().images, paths)
     figures: list[Figure] = []
     for producer in producers or PRODUCERS:
         for fig in producer(ctx):

@@ -164,10 +164,14 @@ def scons_prebuild(env) -> None:
         return
     project_dir = Path(env.subst("$PROJECT_DIR"))
     out_dir = Path(env.subst("$BUILD_DIR")) / "nnmodel"
+    # The IDE's integration-dump pass (VS Code, --list-targets) only collects include paths and
+    # Project Tasks: register those, generate nothing.
+    dump = env.IsIntegrationDump()
     try:
         default_target = PLATFORM_TARGETS.get(env.PioPlatform().name, "native")
         settings = Settings.parse(options, project_dir, default_target)
-        generate(settings, options, out_dir)
+        if not dump:
+            generate(settings, options, out_dir)
     except NNModelError as exc:
         _fail(env, str(exc))
         return
@@ -178,9 +182,10 @@ def scons_prebuild(env) -> None:
     runtime = runtime_dir()
     build_dir = Path(env.subst("$BUILD_DIR"))
     env.AppendUnique(CPPPATH=[str(out_dir), str(runtime / "include")])
-    env.BuildSources(str(build_dir / "nnmodel_obj"), str(out_dir))
-    env.BuildSources(str(build_dir / "nnrt_obj"), str(runtime / "src"))
     _add_tasks(env, settings)
+    if not dump:
+        env.BuildSources(str(build_dir / "nnmodel_obj"), str(out_dir))
+        env.BuildSources(str(build_dir / "nnrt_obj"), str(runtime / "src"))
 
 
 def _add_tasks(env, settings: Settings) -> None:

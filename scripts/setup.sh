@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Prepare this checkout: Debian toolchains (when we may install them) and a venv with pinned packages.
-# Usage: scripts/setup.sh [--no-apt]     Idempotent; prints what it does.
+# Prepare this checkout: Debian packages (when we may install them) and a venv with pinned packages.
+# Usage: scripts/setup.sh [demo|test]   demo: host compiler only; test (default): also the AVR and
+# RV32 toolchains and simulators (about 1.6 GB). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="gcc make gcc-avr avr-libc binutils-avr simavr libsimavr-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
+APT_PACKAGES="gcc python3-venv"
+if [ "${1:-test}" = test ]; then
+  APT_PACKAGES="$APT_PACKAGES gcc-avr avr-libc binutils-avr simavr libsimavr-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
+fi
 PY_PACKAGES="platformio==6.2.0 scons==4.11.1 pytest==9.0.3 hypothesis==6.155.2"
 
 missing=""
 for pkg in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
-if [ -n "$missing" ] && [ "${1:-}" != "--no-apt" ]; then
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo"; else SUDO="none"; fi
   if [ "$SUDO" = none ]; then
     echo "[setup] missing Debian packages; run:  sudo apt-get update && sudo apt-get install -y$missing"
@@ -33,3 +37,6 @@ if ! .venv/bin/python -c "import nnmodel, numpy, pytest, platformio" 2>/dev/null
   .venv/bin/pip install -q --disable-pip-version-check -e .
   touch .venv/.nnmodel-installed
 fi
+
+# PlatformIO: a project-local core dir holding our offline stand-ins (platformio/README.md).
+PLATFORMIO_CORE_DIR="${PLATFORMIO_CORE_DIR:-$PWD/.pio-core}" .venv/bin/python platformio/setup_offline.py >/dev/null

@@ -20,15 +20,20 @@ def pytest_counts(path: Path) -> tuple[int, int, int]:
 
 
 def pio_counts(path: Path) -> list[tuple[str, int, int, int]]:
-    """One row per (env, test suite) of a `pio test --json-output-path` report."""
+    """One row per suite that ran in a `pio test --json-output-path` report.
+
+    Suites left out by -e, test_filter or test_ignore have no timestamp and are not rows.
+    """
     rows = []
     for suite in json.loads(path.read_text()).get("test_suites", []):
+        if not suite.get("timestamp"):
+            continue
         cases = suite.get("test_cases", [])
         passed = sum(c.get("status") == "PASSED" for c in cases)
         failed = sum(c.get("status") in ("FAILED", "ERRORED") for c in cases)
         if suite.get("status") in ("FAILED", "ERRORED") and not failed:
             failed = 1  # the program crashed, hung or did not build
-        rows.append((f"{suite.get('env_name')}/{suite.get('test_dir_name')}", passed, failed,
+        rows.append((f"{suite.get('env_name')}:{suite.get('test_name')}", passed, failed,
                      sum(c.get("status") == "SKIPPED" for c in cases)))
     return rows
 

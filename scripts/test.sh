@@ -3,12 +3,20 @@
 # Ends with "N passed, N failed"; exits non-zero on any failure or on a suite that ran no test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh || exit 1
+scripts/setup.sh test || exit 1
 reports=$(mktemp -d)
 status=0
 
 echo "== pytest"
 .venv/bin/python -m pytest -p no:cacheprovider --junitxml="$reports/pytest.xml" "$@" || status=1
+
+# PlatformIO: a project-local core dir with our offline stand-ins (platformio/README.md).
+export PLATFORMIO_CORE_DIR="${PLATFORMIO_CORE_DIR:-$PWD/.pio-core}"
+export PLATFORMIO_SETTING_ENABLE_TELEMETRY=No PLATFORMIO_DISABLE_UPGRADE_CHECK=true
+for env in native attiny85_sim rv32imc_sim; do
+  echo "== pio test -e $env"
+  .venv/bin/pio test -e "$env" --json-output-path "$reports/pio-$env.json" || status=1
+done
 
 .venv/bin/python scripts/summarize.py "$reports" || status=1
 exit $status

@@ -56,7 +56,8 @@ def test_bench_prints_key_value_unit_and_writes_json(rnn_file: Path, tmp_path: P
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if " = " in line]
     keys = {line.split(" = ")[0] for line in lines}
-    assert keys == {"host.small_rnn.us_per_inference", "reference.small_rnn.images_per_second"}
+    assert keys == {"host.small_rnn.us_per_inference", "reference.small_rnn.images_per_second",
+                    "prebuild.regenerate_seconds", "prebuild.noop_seconds"}
     results = json.loads(out.read_text())
     assert set(results) == keys and all(r["value"] > 0 for r in results.values())
 

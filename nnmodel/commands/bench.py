@@ -25,6 +25,6 @@ def run(args: argparse.Namespace) -> int:
         if not paths:
             raise NNModelError("no models to benchmark: pass model files, or run from a checkout with models/*.nnm")
     models = [(p.stem, load(p)) for p in paths]
-    run_all(models, Path(args.out))
+    run_all(models, paths, Path(args.out))
     print(f"wrote {args.out}")
     return 0

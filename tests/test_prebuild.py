@@ -1,0 +1,139 @@
+"""The PlatformIO pre-build: options, skip-when-unchanged, errors, and real `pio run` builds."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, small_mlp, small_rnn
+
+from nnmodel import NNModelError, save
+from nnmodel.prebuild import MARKER, Settings, generate
+
+PIO = Path(sys.executable).parent / "pio"
+
+
+def _settings(tmp_path: Path, **options: str) -> tuple[Settings, dict[str, str]]:
+    return Settings.parse(options, tmp_path, "native"), options
+
+
+def test_generate_skips_when_nothing_changed_and_regenerates_on_change(tmp_path: Path) -> None:
+    save(small_rnn(), tmp_path / "m.nnm")
+    settings, options = _settings(tmp_path, model="m.nnm", samples="3", golden="yes")
+    out, lines = tmp_path / "out", []
+    assert generate(settings, options, out, lines.append) is True
+    assert {"small_rnn.h", "small_rnn.c", "nnmodel.h", "nnmodel_samples.c", "nnmodel_golden.c", MARKER} <= {
+        p.name for p in out.iterdir()}
+    assert generate(settings, options, out, lines.append) is False and "up to date" in lines[-1]
+    save(small_rnn(seed=4), tmp_path / "m.nnm", overwrite=True)  # same name, new weights
+    assert generate(settings, options, out, lines.append) is True
+    settings2, options2 = _settings(tmp_path, model="m.nnm", samples="4", golden="yes")
+    assert generate(settings2, options2, out, lines.append) is True  # an option is an input too
+
+
+def test_failed_generation_leaves_no_marker(tmp_path: Path) -> None:
+    save(small_rnn(), tmp_path / "m.nnm")
+    settings, options = _settings(tmp_path, model="m.nnm")
+    out = tmp_path / "out"
+    generate(settings, options, out, lambda _: None)
+    (tmp_path / "m.nnm").write_bytes(b"garbage")
+    with pytest.raises(NNModelError, match="bad magic"):
+        generate(settings, options, out, lambda _: None)
+    assert not (out / MARKER).exists(), "the next build must regenerate"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"model": "m.nnm", "modle": "x"}, "unknown option custom_nnmodel_modle"),
+    ({"storage": "eeprom"}, "custom_nnmodel_model is required"),
+    ({"model": "m.nnm", "samples": "many"}, "custom_nnmodel_samples"),
+    ({"model": "m.nnm", "golden": "maybe"}, "custom_nnmodel_golden"),
+])
+def test_bad_options_are_named(tmp_path: Path, options: dict, message: str) -> None:
+    with pytest.raises(NNModelError, match=message):
+        Settings.parse(options, tmp_path, "native")
+
+
+def test_per_model_storage_suffix(tmp_path: Path) -> None:
+    settings = Settings.parse({"model": "a.nnm, b.nnm @eeprom", "storage": "ram"}, tmp_path, "native")
+    assert settings.storages == ["ram", "eeprom"] and [p.name for p in settings.models] == ["a.nnm", "b.nnm"]
+
+
+# --------------------------------------------------------------------------- real PlatformIO builds
+@pytest.fixture(scope="module")
+def pio_env() -> dict[str, str]:
+    if not PIO.exists():
+        pytest.fail(f"{PIO} missing: run scripts/setup.sh (it installs platformio==6.2.0)")
+    env = dict(os.environ, PLATFORMIO_CORE_DIR=str(REPO / ".pio-core"), PLATFORMIO_SETTING_ENABLE_TELEMETRY="No",
+               PLATFORMIO_DISABLE_UPGRADE_CHECK="true")
+    subprocess.run([sys.executable, str(REPO / "platformio" / "setup_offline.py")], env=env, check=True)
+    return env
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A user's project: the hook, a model, one firmware file; nothing else from this repo."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.c").write_text(
+        '#include <stdio.h>\n#include "nnmodel.h"\n'
+        'int main(void) { printf("%s %d\\n", NNMODEL_NAME, (int)nnmodel_check()); return 0; }\n')
+    save(small_mlp(hidden=8), tmp_path / "model.nnm")
+    (tmp_path / "platformio.ini").write_text(f"""
+[env]
+platform = symlink://{REPO}/platformio/platforms/nnmodel-native
+extra_scripts = pre:{REPO}/extra_scripts/nnmodel_prebuild.py
+
+[env:app]
+custom_nnmodel_model = model.nnm
+
+[env:plain]
+""")
+    return tmp_path
+
+
+def _pio(project: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(PIO), *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_build_regenerates_only_when_the_model_changes(project: Path, pio_env: dict) -> None:
+    first = _pio(project, pio_env, "run", "-e", "app", "-t", "exec")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "nnmodel: generated small_mlp" in first.stdout and "small_mlp 0" in first.stdout
+    assert (project / ".pio/build/app/nnmodel/small_mlp.h").is_file()
+    assert not (project / "src" / "nnmodel.h").exists(), "generated files never go into src/"
+
+    again = _pio(project, pio_env, "run", "-e", "app")
+    assert again.returncode == 0 and "nnmodel: up to date" in again.stdout
+    assert "Compiling" not in again.stdout, again.stdout
+
+    save(small_mlp(seed=9, hidden=8), project / "model.nnm", overwrite=True)
+    changed = _pio(project, pio_env, "run", "-e", "app")
+    assert changed.returncode == 0 and "nnmodel: generated small_mlp" in changed.stdout
+    assert "nnmodel_obj/small_mlp.o" in changed.stdout
+
+
+def test_corrupt_model_fails_the_build_with_a_tagged_error(project: Path, pio_env: dict) -> None:
+    raw = (project / "model.nnm").read_bytes()
+    (project / "model.nnm").write_bytes(raw[: len(raw) // 2])
+    proc = _pio(project, pio_env, "run", "-e", "app")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "[nnmodel] error: " in output and "truncated" in output and "Traceback" not in output
+
+
+def test_env_without_options_is_untouched(project: Path, pio_env: dict) -> None:
+    (project / "src" / "main.c").write_text("int main(void) { return 0; }\n")
+    proc = _pio(project, pio_env, "run", "-e", "plain")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "nnmodel: nothing to generate for env:plain" in proc.stdout
+    assert not (project / ".pio/build/plain/nnmodel").exists()
+
+
+def test_project_tasks_are_listed(project: Path, pio_env: dict) -> None:
+    proc = _pio(project, pio_env, "run", "-e", "app", "--list-targets")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "nnmodel_info" in proc.stdout and "nnmodel_verify" in proc.stdout
+    info = _pio(project, pio_env, "run", "-e", "app", "-t", "nnmodel_info")
+    assert info.returncode == 0 and "MACs per inference" in info.stdout

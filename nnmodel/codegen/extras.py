@@ -31,6 +31,8 @@ extern "C" {{
 /* Copy row r of sample k into row[0..NNMODEL_SAMPLE_COLS): the image is never whole in RAM. */
 void nnmodel_sample_row(uint16_t k, uint16_t r, uint8_t *row);
 uint8_t nnmodel_sample_label(uint16_t k);
+/* Stream sample k row by row through the model of nnmodel.h; returns its class (logits may be NULL). */
+uint16_t nnmodel_sample_classify(uint16_t k, int32_t *logits);
 
 #ifdef __cplusplus
 }}
@@ -39,6 +41,7 @@ uint8_t nnmodel_sample_label(uint16_t k);
 #endif /* NNMODEL_SAMPLES_H */
 """
     source_c = f"""{_banner(f"{count} sample digits from {source}")}#include "nnmodel_samples.h"
+#include "nnmodel.h"
 
 #ifdef __AVR__
 #include <avr/pgmspace.h>
@@ -69,6 +72,18 @@ void nnmodel_sample_row(uint16_t k, uint16_t r, uint8_t *row)
 uint8_t nnmodel_sample_label(uint16_t k)
 {{
     return NNS_RD(nnmodel_sample_labels + k);
+}}
+
+uint16_t nnmodel_sample_classify(uint16_t k, int32_t *logits)
+{{
+    uint8_t row[NNMODEL_SAMPLE_COLS];
+    uint16_t r;
+    nnmodel_begin();
+    for (r = 0; r < NNMODEL_SAMPLE_ROWS; r++) {{
+        nnmodel_sample_row(k, r, row);
+        nnmodel_feed_row(row);
+    }}
+    return nnmodel_finish(logits);
 }}
 """
     return {"nnmodel_samples.h": header, "nnmodel_samples.c": source_c}

@@ -54,18 +54,6 @@ static void show_error(nnrt_status_t status)
     }
 }
 
-static uint16_t classify_sample(uint16_t k)
-{
-    uint8_t row[NNMODEL_SAMPLE_COLS];
-    uint16_t r;
-    nnmodel_begin();
-    for (r = 0; r < NNMODEL_SAMPLE_ROWS; r++) {
-        nnmodel_sample_row(k, r, row);
-        nnmodel_feed_row(row);
-    }
-    return nnmodel_finish(NULL);
-}
-
 int main(void)
 {
     nnrt_status_t status;
@@ -85,7 +73,7 @@ int main(void)
         for (k = 0; k < NNMODEL_SAMPLE_COUNT; k++) {
 #ifdef NNMODEL_SIM
             nnsim_mark_t mark = nnsim_region_begin();
-            uint16_t digit = classify_sample(k);
+            uint16_t digit = nnmodel_sample_classify(k, NULL);
             uint32_t cycles = nnsim_region_end(mark);
             nnsim_puts_P(PSTR("digit "));
             nnsim_putu32(k);
@@ -97,7 +85,7 @@ int main(void)
             nnsim_putu32(cycles);
             nnsim_putc('\n');
 #else
-            uint16_t digit = classify_sample(k);
+            uint16_t digit = nnmodel_sample_classify(k, NULL);
 #endif
             blink((uint8_t)(digit + 1u), 250, 250);
             wait_ms(1500);

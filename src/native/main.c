@@ -9,18 +9,6 @@
 #include "nnmodel_samples.h"
 #include "nnsim.h"
 
-static uint16_t classify_sample(uint16_t k, int32_t *logits)
-{
-    uint8_t row[NNMODEL_SAMPLE_COLS];
-    uint16_t r;
-    nnmodel_begin();
-    for (r = 0; r < NNMODEL_SAMPLE_ROWS; r++) {
-        nnmodel_sample_row(k, r, row);
-        nnmodel_feed_row(row);
-    }
-    return nnmodel_finish(logits);
-}
-
 int main(void)
 {
     int32_t logits[NNMODEL_NUM_CLASSES];
@@ -37,7 +25,7 @@ int main(void)
     }
     for (k = 0; k < NNMODEL_SAMPLE_COUNT; k++) {
         nnsim_mark_t mark = nnsim_region_begin();
-        uint16_t predicted = classify_sample(k, logits);
+        uint16_t predicted = nnmodel_sample_classify(k, logits);
         uint8_t label = nnmodel_sample_label(k);
         cost += nnsim_region_end(mark);
         correct += predicted == label;
@@ -57,7 +45,7 @@ int main(void)
         double seconds;
         do {
             for (k = 0; k < NNMODEL_SAMPLE_COUNT; k++) {
-                cost += classify_sample(k, logits);
+                cost += nnmodel_sample_classify(k, logits);
             }
             runs += NNMODEL_SAMPLE_COUNT;
             seconds = (double)(clock() - start) / CLOCKS_PER_SEC;

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import NNModelError
+from .fsutil import write_atomic
 from .model import ACTIVATION_RANGES, RNN, Activation, Dense, InputSpec, Layer, Model
 from .quant import MULT_MAX, SHIFT_MAX, prove_no_overflow
 
@@ -112,19 +111,6 @@ def _dtype_of(field: str) -> str:
             return table[field][0]
     assert field == "lut"
     return "int8"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write beside the target and rename, so a reader never sees half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save(model: Model, path: str | Path, *, overwrite: bool = False) -> Path:

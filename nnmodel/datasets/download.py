@@ -60,6 +60,7 @@ def _fetch(url: str, directory: Path, name: str, timeout: float) -> tuple[Path, 
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())  # the rename must never publish a file whose bytes are not on disk
+        os.chmod(tmp, default_file_mode())  # mkstemp's 0600 would hide the data from other users
         return tmp, h.hexdigest()
     except BaseException:
         tmp.unlink(missing_ok=True)

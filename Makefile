@@ -9,4 +9,4 @@ test:
 
 bench:
 	scripts/setup.sh test
-	.venv/bin/nnmodel bench
+	.venv/bin/nnmodel bench --train

@@ -6,6 +6,7 @@ simulator counts are exact. Later issues add producers to PRODUCERS.
 from __future__ import annotations
 
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -93,6 +94,21 @@ def prebuild_figures(ctx: BenchContext) -> Iterator[Figure]:
                 runs.append(float(out))
     yield Figure("prebuild.regenerate_seconds", round(statistics.median(regenerate), 3), "s")
     yield Figure("prebuild.noop_seconds", round(statistics.median(noop), 3), "s")
+
+
+def train_figures(ctx: BenchContext) -> Iterator[Figure]:
+    """train.<model>.seconds: re-run the command recorded in the model's provenance (minutes)."""
+    for key, model in ctx.models:
+        command = model.provenance.get("command", "")
+        argv = shlex.split(command)[1:] if command.startswith("nnmodel train ") else []
+        if "--out" not in argv or "--data" not in argv or not Path(argv[argv.index("--data") + 1]).is_dir():
+            print(f"# train.{key}: no runnable training command or dataset here; skipped")
+            continue
+        with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
+            argv[argv.index("--out") + 1] = str(Path(tmp) / f"{model.name}.nnm")
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "nnmodel", *argv], check=True, capture_output=True)
+            yield Figure(f"train.{key}.seconds", round(time.perf_counter() - t0, 1), "s")
 
 
 PRODUCERS: list[Producer] = [host_figures, reference_figures, prebuild_figures]

@@ -77,3 +77,14 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path, rnn_file: Path, a
     assert proc.stderr.startswith("nnmodel: error: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_bench_train_reruns_the_recorded_command(tmp_path: Path, mnist_dir: Path) -> None:
+    model = tmp_path / "tiny.nnm"
+    train = ["train", "--arch", "mlp:784-8-10", "--data", str(mnist_dir), "--out", str(model), "--epochs", "1",
+             "--limit", "300", "--quiet"]
+    assert nnmodel(*train).returncode == 0
+    proc = nnmodel("bench", str(model), "--train", "--out", str(tmp_path / "r.json"))
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("train.tiny.seconds = "))
+    assert float(line.split(" = ")[1].split()[0]) > 0

@@ -138,7 +138,8 @@ class _Reader:
         if not isinstance(obj, dict) or key not in obj:
             raise self.fail(field, "missing; the file is damaged or not written by nnmodel")
         value = obj[key]
-        if kind in (int, float) and isinstance(value, bool) or not isinstance(value, kind):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in kinds):  # JSON true is no number
             name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
             raise self.fail(field, f"expected {name}, found {type(value).__name__}")
         return value

@@ -36,12 +36,16 @@ class HostBuild:
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """int64 [N, n_classes] from the C build, images streamed row by row."""
+        return self.classify(images)[0]
+
+    def classify(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits [N, n_classes], classes [N]) as the C build computes them."""
         with tempfile.TemporaryDirectory(prefix="nnmodel-run-") as tmp:
             src, dst = Path(tmp) / "images.u8", Path(tmp) / "logits.i32"
             np.ascontiguousarray(images, np.uint8).tofile(src)
             self._run("logits", str(src), str(dst))
-            out = np.fromfile(dst, "<i4").astype(np.int64)
-        return out.reshape(len(images), self.n_classes)
+            out = np.fromfile(dst, "<i4").astype(np.int64).reshape(len(images), self.n_classes + 1)
+        return out[:, :-1], out[:, -1]
 
     def ns_per_inference(self, images: np.ndarray, repeats: int) -> float:
         with tempfile.TemporaryDirectory(prefix="nnmodel-run-") as tmp:
@@ -65,7 +69,7 @@ def build(model: Model, workdir: Path, *, storage: str = "ram", opt: str = "-O2"
           extra_flags: list[str] | None = None, source: str = "") -> HostBuild:
     """Generate the model for the native target into workdir and link it with the runtime and driver."""
     gen = Path(workdir) / "gen"
-    result = compile_model(model, target="native", storage=storage, out_dir=gen, source=source)
+    compile_model(model, target="native", storage=storage, out_dir=gen, source=source)
     rt = runtime_dir()
     exe = Path(workdir) / ("driver.exe" if os.name == "nt" else "driver")
     cmd = [find_cc(), *WARNINGS, opt, *(extra_flags or []), "-I", str(gen), "-I", str(rt / "include"),

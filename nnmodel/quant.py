@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import RNN, Activation, Dense, Layer, Model
+from .model import RNN, Activation, Layer, Model
 
 ACC_MAX = 2**31 - 1  # int32 accumulator
 MULT_MAX = 32767  # multiplier M is stored in two bytes and kept positive

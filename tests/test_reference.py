@@ -51,9 +51,20 @@ def test_choose_multiplier_respects_the_overflow_bound() -> None:
         choose_multiplier(0.5, 2**31)
 
 
-def test_ties_go_to_the_lowest_class(rnn_model) -> None:
-    logits = np.array([[3, 7, 7, 1]])
-    assert int(np.argmax(logits, axis=1)[0]) == 1
+def test_ties_go_to_the_lowest_class_in_reference_and_c(tmp_path) -> None:
+    """Zero weights and biases [5, 9, 9, 1, 9]: every image ties classes 1, 2 and 4; both pick 1."""
+    from nnmodel import hostc
+    from nnmodel.model import Activation, Dense, InputSpec, Model
+
+    w = np.zeros((5, 4), np.int8)
+    layer = Dense(4, 5, Activation("none"), w.astype(np.float32), np.zeros(5, np.float32), w,
+                  np.array([5, 9, 9, 1, 9], np.int32), 1 / 255, np.ones(1), 0.0, np.zeros(0, np.int32),
+                  np.zeros(0, np.int32))
+    model = Model("ties", InputSpec(2, 2), [layer], list("abcde"))
+    images = np.random.default_rng(0).integers(0, 256, (6, 2, 2)).astype(np.uint8)
+    _, ref_classes = reference.predict(model, images)
+    _, c_classes = hostc.build(model, tmp_path).classify(images)
+    assert ref_classes.tolist() == c_classes.tolist() == [1] * 6
 
 
 def test_full_test_set_runs_vectorised(mnist_dir, mlp_model) -> None:

@@ -1,6 +1,7 @@
 /* Host driver for generated models: nnmodel verify/eval/bench and the pytest suite run it.
  *
- *   driver logits IMAGES OUT      stream each image row by row, write int32 LE logits to OUT
+ *   driver logits IMAGES OUT      stream each image row by row; write its int32 LE logits, then
+ *                                 the class nnmodel_finish returned, to OUT
  *   driver time IMAGES REPEATS    print nanoseconds per inference (classify, CPU time)
  *   driver check [BYTE BIT]       print the storage check status, after flipping one image bit
  *
@@ -49,7 +50,7 @@ static int cmd_logits(const char *in, const char *out)
     size_t n, k;
     unsigned r, j;
     int32_t logits[NNMODEL_NUM_CLASSES];
-    unsigned char le[4 * NNMODEL_NUM_CLASSES];
+    unsigned char le[4 * (NNMODEL_NUM_CLASSES + 1)];
     unsigned char *images = read_all(in, &n);
     FILE *f = fopen(out, "wb");
     if (f == NULL) {
@@ -62,9 +63,9 @@ static int cmd_logits(const char *in, const char *out)
         for (r = 0; r < NNMODEL_INPUT_ROWS; r++) {
             nnmodel_feed_row(images + k * IMAGE_BYTES + (size_t)r * NNMODEL_INPUT_COLS);
         }
-        nnmodel_finish(logits);
-        for (j = 0; j < NNMODEL_NUM_CLASSES; j++) {
-            uint32_t v = (uint32_t)logits[j];
+        uint16_t cls = nnmodel_finish(logits);
+        for (j = 0; j <= NNMODEL_NUM_CLASSES; j++) {
+            uint32_t v = j < NNMODEL_NUM_CLASSES ? (uint32_t)logits[j] : cls;
             le[4 * j] = (unsigned char)v;
             le[4 * j + 1] = (unsigned char)(v >> 8);
             le[4 * j + 2] = (unsigned char)(v >> 16);

@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnmodel import cli, load, reference
+from nnmodel import cli, load, reference, save
 from nnmodel.datasets import load_mnist
 from nnmodel.errors import NNModelError
 from nnmodel.fileformat import to_bytes
 from nnmodel.train import AugmentConfig, Network, TrainConfig, augment, int_logits, parse_arch, parse_augment, train
-from nnmodel.train.network import softmax_xent
+from nnmodel.train.network import distill_xent, softmax_xent
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "mnist"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared MNIST not available")
@@ -89,6 +89,32 @@ def test_gradients_match_finite_differences(text: str) -> None:
                 assert abs(numeric - analytic) <= 1e-6 + 1e-4 * abs(numeric), (i, name, idx, numeric, analytic)
 
 
+def test_distillation_gradient_matches_finite_differences() -> None:
+    rng = np.random.default_rng(4)
+    logits, teacher = rng.normal(0, 3, (5, 10)), rng.normal(0, 5, (5, 10))
+    y = np.arange(5)
+    loss, grad = distill_xent(logits, y, teacher, 0.7, 3.0)
+    for idx in [(0, 0), (1, 4), (4, 9), (2, 2)]:
+        up, down = logits.copy(), logits.copy()
+        up[idx] += 1e-6
+        down[idx] -= 1e-6
+        numeric = (distill_xent(up, y, teacher, 0.7, 3.0)[0] - distill_xent(down, y, teacher, 0.7, 3.0)[0]) / 2e-6
+        assert abs(numeric - grad[idx]) <= 1e-7 + 1e-5 * abs(numeric)
+    plain = softmax_xent(logits, y)
+    assert distill_xent(logits, y, None, 0.0, 3.0)[0] == plain[0]
+
+
+def test_leak_changes_only_the_backward_of_saturated_hardtanh_units() -> None:
+    arch = parse_arch("rnn:28-5-8-10")
+    x, y = random_images(8), np.arange(8) % 10
+    nets = [Network.create(arch, np.random.default_rng(1), init_ih=3.0) for _ in range(2)]  # big: saturates
+    nets[1].leak = 0.1
+    out = [net.forward(x) for net in nets]
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    grads = [net.backward(softmax_xent(o[0], y)[1], o[1]) for net, o in zip(nets, out)]
+    assert not np.allclose(grads[0][0]["w_ih"], grads[1][0]["w_ih"])
+
+
 # ------------------------------------------------------------------------------------------ QAT
 @pytest.mark.parametrize("text", ["mlp:784-32-10", "rnn:28-5-8-10", "rnn-tanh:28-5-8-10", "rnn:28-6/12-10"])
 @pytest.mark.parametrize("per_channel", [False, True])
@@ -117,6 +143,30 @@ def test_augment_is_seeded_uint8_and_moves_pixels() -> None:
     assert augment(x, parse_augment("none"), np.random.default_rng(0)) is x
     with pytest.raises(NNModelError, match="--augment"):
         parse_augment("spin=3")
+    elastic = parse_augment("rotate=10,elastic=34,sigma=4")
+    e1, e2 = augment(x, elastic, np.random.default_rng(7)), augment(x, elastic, np.random.default_rng(7))
+    np.testing.assert_array_equal(e1, e2)
+    assert e1.dtype == np.uint8 and not np.array_equal(e1, augment(x, parse_augment("rotate=10"), np.random.default_rng(7)))
+    assert "elastic=34" in elastic.describe()
+
+
+@needs_data
+def test_restarts_and_distillation_are_deterministic(digits, tmp_path: Path) -> None:
+    images, labels = digits
+    teacher = train(parse_arch("mlp:784-16-10"), images, labels, TrainConfig(epochs=2, lr=3e-3, seed=1))
+    tpath = tmp_path / "teacher.nnm"
+    save(teacher.network.quantize("teacher"), tpath)
+    logits = reference.run(load(tpath), images) * load(tpath).layers[-1].acc_scale
+    cfg = TrainConfig(epochs=2, lr=1e-2, float_epochs=1, seed=2, restarts=3, screen_epochs=1, init_ih=0.25, leak=0.05,
+                      distill=0.5, temperature=3.0)
+    runs = [train(parse_arch("rnn:28-4-6-10"), images[:500], labels[:500], cfg, teacher_logits=logits[:500])
+            for _ in range(2)]
+    for a, b in zip(runs[0].network.params, runs[1].network.params):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+    assert runs[0].val_int == runs[1].val_int
+    with pytest.raises(ValueError, match="teacher"):
+        train(parse_arch("rnn:28-4-6-10"), images[:300], labels[:300], cfg)
 
 
 # ------------------------------------------------------------------------------------------- CLI
@@ -176,6 +226,8 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path, capsys) -> None:
     (["--augment", "tilt=5"], "--augment"),
     (["--val-split", "1.5"], "--val-split"),
     (["--out", "model.bin"], ".nnm"),
+    (["--distill", "0.5"], "--teacher and --distill"),
+    (["--restarts", "0"], "--restarts"),
 ])
 @needs_data
 def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys, args: list[str], message: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, reference
+from .. import __version__, load, reference
 from ..datasets import load_mnist
 from ..errors import NNModelError
 from ..fileformat import SUFFIX, save
@@ -25,6 +25,9 @@ _RECORDED = [("--epochs", "epochs", 30), ("--seed", "seed", 0), ("--batch", "bat
              ("--dropout", "dropout", 0.0), ("--clip", "clip", 5.0), ("--augment", "augment", "none"),
              ("--val-split", "val_split", 0.1), ("--float-epochs", "float_epochs", -1),
              ("--calib-percentile", "calib_percentile", 99.99), ("--patience", "patience", 0),
+             ("--init-ih", "init_ih", 0.0), ("--leak", "leak", 0.0), ("--teacher", "teacher", ""),
+             ("--distill", "distill", 0.0), ("--temperature", "temperature", 4.0),
+             ("--restarts", "restarts", 1), ("--screen-epochs", "screen_epochs", 10),
              ("--limit", "limit", 0), ("--name", "name", "")]
 
 
@@ -64,6 +67,14 @@ _HELP = {
     "float_epochs": "float epochs before QAT, calibrating relu scales (default -1: epochs/10, at least 1)",
     "calib_percentile": "percentile of relu outputs that maps to 127 (default 99.99)",
     "patience": "stop after N QAT epochs without a better validation accuracy (default 0: never)",
+    "init_ih": "RNN input weights ~ N(0, (X/sqrt(inputs))^2) instead of Glorot uniform (default 0: Glorot)",
+    "leak": "surrogate gradient slope where a hard-tanh RNN unit saturates (backward only; default 0)",
+    "teacher": "a trained .nnm whose logits on the training digits serve as soft targets (distillation)",
+    "distill": "weight of the teacher's soft targets in the loss, 0..1 (default 0; needs --teacher)",
+    "temperature": "distillation temperature (default 4)",
+    "restarts": "screen N initialisations for --screen-epochs float epochs each and train the one with the "
+                "best validation accuracy (default 1: no screening)",
+    "screen_epochs": "float epochs per screened initialisation (default 10)",
     "limit": "use only the first N training digits (quick experiments; default 0: all)",
     "name": "model name, a C identifier (default: from --out)",
 }
@@ -102,6 +113,9 @@ def _check_args(args: argparse.Namespace) -> None:
               ("--val-split", 0 < args.val_split < 1), ("--dropout", 0 <= args.dropout < 1),
               ("--l2", args.l2 >= 0), ("--clip", args.clip >= 0), ("--limit", args.limit >= 0),
               ("--warmup", args.warmup >= 0), ("--patience", args.patience >= 0),
+              ("--init-ih", args.init_ih >= 0), ("--leak", 0 <= args.leak <= 1), ("--distill", 0 <= args.distill <= 1),
+              ("--temperature", args.temperature > 0), ("--restarts", args.restarts >= 1),
+              ("--screen-epochs", args.screen_epochs >= 1),
               ("--calib-percentile", 50 <= args.calib_percentile <= 100), ("--threads", args.threads >= 0)]
     for option, ok in checks:
         if not ok:
@@ -137,16 +151,24 @@ def run(args: argparse.Namespace) -> int:
     if int(labels.max()) >= arch.layers[-1].n_out:
         raise NNModelError(f"--arch {args.arch}: {arch.layers[-1].n_out} classes but {data.source} has label "
                            f"{int(labels.max())}; end the architecture with {int(labels.max()) + 1}")
+    if bool(args.teacher) != (args.distill > 0):
+        raise NNModelError("--teacher and --distill go together: e.g. --teacher models/mnist_mlp_esp32c3.nnm "
+                           "--distill 0.5")
+    if args.distill and augment.active:
+        raise NNModelError("--distill uses the teacher's logits of the unaugmented digits; drop --augment")
+    teacher_logits = _teacher_logits(args.teacher, images, labels) if args.teacher else None
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, schedule=args.schedule, warmup=args.warmup,
                       l2=args.l2, dropout=args.dropout, clip=args.clip, float_epochs=args.float_epochs,
                       calib_percentile=args.calib_percentile, val_split=args.val_split, patience=args.patience,
-                      per_channel=args.per_channel, augment=augment, seed=args.seed)
+                      per_channel=args.per_channel, augment=augment, seed=args.seed, leak=args.leak,
+                      init_ih=args.init_ih, distill=args.distill, temperature=args.temperature,
+                      restarts=args.restarts, screen_epochs=args.screen_epochs)
     if not args.quiet:
         n_val = int(round(len(labels) * args.val_split))
         print(f"training {args.arch} on {len(labels) - n_val} digits of {data.source} ({n_val} held out for "
               f"validation), {args.epochs} epochs, seed {args.seed}", file=sys.stderr, flush=True)
     with blas_threads(args.threads):
-        result = train(arch, images, labels, cfg, _progress(args.epochs, args.quiet))
+        result = train(arch, images, labels, cfg, _progress(args.epochs, args.quiet), teacher_logits)
         provenance = {
             "command": canonical_command(args),
             "data_sha256": hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest(),
@@ -167,6 +189,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"saved {args.out}: val {result.val_float:.2%} float, {result.val_int:.2%} int (best epoch "
           f"{result.best_epoch}); test {test} int; {model.macs()} MACs; {result.seconds:.1f} s")
     return 0
+
+
+def _teacher_logits(path: str, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Real-valued logits of the teacher's integer model on the training digits."""
+    teacher = load(path)
+    if teacher.input.rows != images.shape[1] or teacher.input.cols != images.shape[2]:
+        raise NNModelError(f"--teacher {path}: takes {teacher.input.rows}x{teacher.input.cols} images, the data "
+                           f"has {images.shape[1]}x{images.shape[2]}")
+    if teacher.layers[-1].outputs <= int(labels.max()):
+        raise NNModelError(f"--teacher {path}: has {teacher.layers[-1].outputs} classes, the data has label "
+                           f"{int(labels.max())}")
+    return reference.run(teacher, images) * teacher.layers[-1].acc_scale
 
 
 def _test_accuracy(model, data_dir: str) -> float | None:

@@ -30,23 +30,31 @@ class Cache:
     logit_scale: float = 1.0
 
 
-def _init_params(spec: LayerSpec, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _init_params(spec: LayerSpec, rng: np.random.Generator, init_ih: float = 0.0) -> dict[str, np.ndarray]:
     if spec.kind == "dense":
         gain = 2.0 if spec.activation == "relu" else 1.0  # He for relu, Glorot-ish otherwise
         w = rng.normal(0.0, np.sqrt(gain / spec.n_in), (spec.n_out, spec.n_in))
         return {"w": w, "b": np.zeros(spec.n_out)}
     limit = np.sqrt(6.0 / (spec.n_in + spec.n_out))
     w_ih = rng.uniform(-limit, limit, (spec.n_out, spec.n_in))
+    if init_ih:  # smaller input weights: 0..1 pixels summed over a row saturate hard-tanh at Glorot scale
+        w_ih = rng.normal(0.0, init_ih / np.sqrt(spec.n_in), (spec.n_out, spec.n_in))
     # Orthogonal recurrent matrix: keeps the 28-step gradient from exploding or vanishing at init.
     q, r = np.linalg.qr(rng.normal(size=(spec.n_out, spec.n_out)))
     w_hh = q * np.sign(np.diag(r))
     return {"w_ih": w_ih, "w_hh": w_hh, "b": np.zeros(spec.n_out)}
 
 
-def _deriv(kind: str, z: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """d act / d z (real-valued z), zeroed where the (integer) clamp saturates."""
+def _deriv(kind: str, z: np.ndarray, mask: np.ndarray, leak: float = 0.0) -> np.ndarray:
+    """d act / d z (real-valued z), zeroed where the (integer) clamp saturates.
+
+    leak > 0 (hard-tanh only): a surrogate slope `leak` where the clamp saturates instead of 0, so
+    a saturated unit still gets a gradient back (the forward is unchanged).
+    """
     if kind == "lut":
         return (1.0 - np.tanh(z) ** 2) * mask
+    if leak and kind == "hardtanh":
+        return np.where(mask, 1.0, leak)
     return mask.astype(np.float64)
 
 
@@ -89,11 +97,12 @@ class Network:
     # float_layers() folds mean and std into its weights and bias, so the exported model eats raw pixels.
     input_mean: float = 0.0
     input_std: float = 1.0
+    leak: float = 0.0  # surrogate hard-tanh slope where it saturates (backward only; see _deriv)
 
     @classmethod
     def create(cls, arch: Arch, rng: np.random.Generator, input_mean: float = 0.0,
-               input_std: float = 1.0) -> "Network":
-        params = [_init_params(spec, rng) for spec in arch.layers]
+               input_std: float = 1.0, init_ih: float = 0.0) -> "Network":
+        params = [_init_params(spec, rng, init_ih) for spec in arch.layers]
         scales = []
         for spec in arch.layers:
             if spec.activation == "hardtanh":
@@ -231,7 +240,7 @@ class Network:
                     cat_real = np.hstack([inp_real, hs[k]])
                     z = cat_real @ w.T + b
                     h, mask = _float_act(spec.activation, z)
-                    derivs[k].append(_deriv(spec.activation, z, mask))
+                    derivs[k].append(_deriv(spec.activation, z, mask, self.leak))
                 else:
                     acc = b + np.rint(cat @ w_int)
                     pre = requantize(acc.astype(np.int64), layer.mult, layer.shift)
@@ -239,7 +248,7 @@ class Network:
                     inp_real = self._standardize(inp * s_in) if k == 0 else inp * s_in
                     cat_real = np.hstack([inp_real, hs[k] * s_out])
                     derivs[k].append(_deriv(spec.activation, pre * _target_scale(layer),
-                                            _int_mask(spec.activation, pre)))
+                                            _int_mask(spec.activation, pre), self.leak))
                 ins[k].append(cat_real)
                 hs[k] = h
                 inp = h
@@ -294,6 +303,28 @@ class Network:
             grads[k]["w_ih"] = g_cat[:, :e["n_in"]]
             grads[k]["w_hh"] = g_cat[:, e["n_in"]:]
             grads[k]["b"] = dz_all.sum(axis=0)
+
+
+def distill_xent(logits: np.ndarray, labels: np.ndarray, teacher: np.ndarray, weight: float,
+                 temperature: float) -> tuple[float, np.ndarray]:
+    """(1 - weight)·CE(labels) + weight·T²·CE(softmax(teacher/T), softmax(logits/T)), and its gradient.
+
+    Knowledge distillation (Hinton et al. 2015): the teacher's soft targets at temperature T. The T²
+    factor keeps the soft term's gradient on the scale of the hard one.
+    """
+    loss, d = softmax_xent(logits, labels)
+    if not weight:
+        return loss, d
+    t = temperature
+    zt = teacher / t - (teacher / t).max(axis=1, keepdims=True)
+    pt = np.exp(zt)
+    pt /= pt.sum(axis=1, keepdims=True)
+    zs = logits / t - (logits / t).max(axis=1, keepdims=True)
+    log_ps = zs - np.log(np.exp(zs).sum(axis=1, keepdims=True))
+    n = len(labels)
+    soft = float(-(pt * log_ps).sum(axis=1).mean()) * t * t
+    d_soft = (np.exp(log_ps) - pt) * t / n  # d(T² CE)/d logits = T (p_s - p_t) / n
+    return (1.0 - weight) * loss + weight * soft, (1.0 - weight) * d + weight * d_soft
 
 
 def softmax_xent(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:

@@ -2,6 +2,9 @@
 then quantization-aware training, best-epoch selection on the validation split.
 
 Phases (see network.py for the QAT arithmetic):
+  0. optional screening (--restarts N): N seeded initialisations train --screen-epochs float epochs
+     each; the one with the best validation accuracy is kept (a tiny RNN's result depends strongly
+     on where it starts).
   1. float phase (--float-epochs): plain float training. Each relu layer's output scale tracks an
      EMA (momentum 0.9 per batch) of the `calib_percentile` percentile of its float output over the
      batch; out_scale = ema / 127. Hard-tanh (1/127) and the tanh LUT have fixed scales.
@@ -26,7 +29,7 @@ import numpy as np
 from ..model import Model
 from .arch import Arch
 from .augment import AugmentConfig, augment
-from .network import Network, softmax_xent
+from .network import Network, distill_xent
 from .optim import Adam, learning_rate
 
 EVAL_CHUNK = 2000
@@ -47,6 +50,12 @@ class TrainConfig:
     val_split: float = 0.1
     patience: int = 0  # stop after this many QAT epochs without a better val_int; 0 = never
     per_channel: bool = False
+    leak: float = 0.0  # surrogate gradient slope of a saturated hard-tanh RNN unit (0 = exact STE)
+    init_ih: float = 0.0  # RNN input weights ~ N(0, (init_ih/sqrt(n_in))^2); 0 = Glorot uniform
+    distill: float = 0.0  # weight of the teacher's soft targets in the loss (needs teacher logits)
+    temperature: float = 4.0
+    restarts: int = 1  # > 1: screen this many initialisations for `screen_epochs` float epochs, keep the best
+    screen_epochs: int = 10
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
 
@@ -111,16 +120,58 @@ def _calibrate(net: Network, cache, ema: dict[int, float], pct: float) -> None:
             net.out_scales[i] = max(ema[i], 1e-3) / 127.0
 
 
+def _screen(arch: Arch, cfg: TrainConfig, seeds: list[np.random.SeedSequence], x_tr: np.ndarray,
+            y_tr: np.ndarray, t_tr: np.ndarray | None, x_va: np.ndarray, y_va: np.ndarray) -> Network:
+    """Best of several initialisations: each trains `screen_epochs` float epochs at the peak learning
+    rate (its own init and batch order); the one with the best float accuracy on the validation
+    split (ties: earliest) starts the real run. A tiny RNN's result depends strongly on its start.
+    """
+    best: tuple[float, Network] | None = None
+    for seq in seeds:
+        init_rng, order_rng = (np.random.default_rng(s) for s in seq.spawn(2))
+        net = Network.create(arch, init_rng, init_ih=cfg.init_ih)
+        net.leak = cfg.leak
+        opt = Adam(l2=cfg.l2, clip=cfg.clip)
+        for _ in range(cfg.screen_epochs):
+            order = order_rng.permutation(len(y_tr))
+            for b in range(0, len(order), cfg.batch):
+                idx = order[b:b + cfg.batch]
+                logits, cache = net.forward(x_tr[idx])
+                _, d = distill_xent(logits, y_tr[idx], t_tr[idx] if t_tr is not None else None, cfg.distill,
+                                    cfg.temperature)
+                opt.step(net.params, net.backward(d, cache), cfg.lr)
+        acc = _accuracy(float_logits(net, x_va), y_va)
+        if best is None or acc > best[0]:
+            best = (acc, net)
+    assert best is not None
+    return best[1]
+
+
 def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
-          progress: Callable[[EpochStats], None] | None = None) -> TrainResult:
-    """Train on (images, labels), holding out a seeded validation split; return the best QAT epoch."""
-    split_rng, init_rng, order_rng, aug_rng, drop_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(5))
+          progress: Callable[[EpochStats], None] | None = None,
+          teacher_logits: np.ndarray | None = None) -> TrainResult:
+    """Train on (images, labels), holding out a seeded validation split; return the best QAT epoch.
+
+    teacher_logits [N, classes] (real-valued, aligned with images) enable distillation when
+    cfg.distill > 0; only the training split's rows are used, never the validation digits'.
+    """
+    if cfg.distill and teacher_logits is None:
+        raise ValueError("cfg.distill > 0 needs teacher_logits")
+    if cfg.distill and cfg.augment.active:
+        raise ValueError("distillation uses the teacher's logits of the unaugmented digits; turn augmentation off")
+    seeds = np.random.SeedSequence(cfg.seed)
+    split_rng, init_rng, order_rng, aug_rng, drop_rng = (np.random.default_rng(s) for s in seeds.spawn(5))
     tr, va = split_indices(len(labels), cfg.val_split, split_rng)
     x_tr, y_tr, x_va, y_va = images[tr], labels[tr].astype(np.int64), images[va], labels[va].astype(np.int64)
+    t_tr = np.asarray(teacher_logits, np.float64)[tr] if cfg.distill else None
+    start = time.perf_counter()
     # Raw 0..1 pixels (Network's input standardization stays off): a blank row must be a neutral
     # input for the RNN state, and standardized pixels measured worse for it on validation.
-    net = Network.create(arch, init_rng)
+    if cfg.restarts > 1:
+        net = _screen(arch, cfg, seeds.spawn(cfg.restarts), x_tr, y_tr, t_tr, x_va, y_va)
+    else:
+        net = Network.create(arch, init_rng, init_ih=cfg.init_ih)
+        net.leak = cfg.leak
     opt = Adam(l2=cfg.l2, clip=cfg.clip)
     steps_per_epoch = math.ceil(len(y_tr) / cfg.batch)
     total = cfg.epochs * steps_per_epoch
@@ -128,7 +179,6 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
     ema: dict[int, float] = {}
     best: tuple[float, int, list, list] | None = None
     history: list[EpochStats] = []
-    start = time.perf_counter()
     # Initial relu scales from the untrained network; the float phase refines them.
     _calibrate(net, net.forward(x_tr[:512])[1], ema, cfg.calib_percentile)
     step = 0
@@ -143,7 +193,8 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
             idx = order[b * cfg.batch:(b + 1) * cfg.batch]
             q = net.quantize(per_channel=cfg.per_channel) if qat else None
             logits, cache = net.forward(x_ep[idx], q, dropout=cfg.dropout, rng=drop_rng)
-            loss, d = softmax_xent(logits, y_tr[idx])
+            loss, d = distill_xent(logits, y_tr[idx], t_tr[idx] if t_tr is not None else None, cfg.distill,
+                                   cfg.temperature)
             grads = net.backward(d, cache)
             lr = learning_rate(cfg.lr, cfg.schedule, step, total, cfg.warmup)
             opt.step(net.params, grads, lr)

@@ -184,12 +184,12 @@ static inline int ul_end(void)
     } while (0)
 
 /* uint32_t has its own path: cycle and byte counts exceed INT32_MAX in theory. */
-#define TEST_ASSERT_EQUAL_UINT32(e, a)                                                   \
+#define UL_CMP_U32(op, what, e, a)                                                       \
     do {                                                                                 \
         uint32_t ul_e = (uint32_t)(e), ul_a = (uint32_t)(a);                             \
-        if (ul_e != ul_a) {                                                              \
+        if (!(ul_a op ul_e)) {                                                           \
             ul_fail_begin(__LINE__);                                                     \
-            nnsim_puts_P(UL_STR("Expected "));                                           \
+            nnsim_puts_P(UL_STR(what));                                                  \
             nnsim_putu32(ul_e);                                                          \
             nnsim_puts_P(UL_STR(" Was "));                                               \
             nnsim_putu32(ul_a);                                                          \
@@ -198,20 +198,8 @@ static inline int ul_end(void)
             return;                                                                      \
         }                                                                                \
     } while (0)
-#define TEST_ASSERT_LESS_OR_EQUAL_UINT32(t, a)                                           \
-    do {                                                                                 \
-        uint32_t ul_t = (uint32_t)(t), ul_a = (uint32_t)(a);                             \
-        if (ul_a > ul_t) {                                                               \
-            ul_fail_begin(__LINE__);                                                     \
-            nnsim_puts_P(UL_STR("Expected <= "));                                        \
-            nnsim_putu32(ul_t);                                                          \
-            nnsim_puts_P(UL_STR(" Was "));                                               \
-            nnsim_putu32(ul_a);                                                          \
-            nnsim_putc('\n');                                                            \
-            nnsim_flush();                                                               \
-            return;                                                                      \
-        }                                                                                \
-    } while (0)
+#define TEST_ASSERT_EQUAL_UINT32(e, a) UL_CMP_U32(==, "Expected ", e, a)
+#define TEST_ASSERT_LESS_OR_EQUAL_UINT32(t, a) UL_CMP_U32(<=, "Expected <= ", t, a)
 
 /* Arrays: report the first differing element like Unity does. The _P form
  * reads `expected` from flash on AVR (golden vectors do not fit in SRAM). */

@@ -252,11 +252,11 @@ def test_load_real_shared_mnist() -> None:
 
 def test_load_sample() -> None:
     sample = load_sample()
-    assert sample.images.shape == (100, 28, 28) and sample.labels.shape == (100,)
+    assert sample.images.shape == (500, 28, 28) and sample.labels.shape == (500,)
     assert list(sample.labels[:10]) == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     if SHARED.is_dir():
         test = load_mnist(SHARED, "test")
-        assert np.array_equal(sample.images, test.images[:100]) and np.array_equal(sample.labels, test.labels[:100])
+        assert np.array_equal(sample.images, test.images[:500]) and np.array_equal(sample.labels, test.labels[:500])
 
 
 def test_load_sample_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

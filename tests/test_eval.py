@@ -75,7 +75,7 @@ def test_c_engine_matches_reference_and_is_timed(model_file: Path, capsys) -> No
 
 def test_eval_without_data_uses_the_bundled_sample(model_file: Path, capsys) -> None:
     assert cli.main(["eval", str(model_file)]) == 0
-    assert "/100)" in capsys.readouterr().out
+    assert "/500)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args, message", [

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run the integer model on a dataset with the numpy reference or the "
                                    "generated C (host build, -O2, also timed) and report accuracy.")
     p.add_argument("model", help="a .nnm model file")
-    p.add_argument("--data", metavar="DIR", help="MNIST directory (default: the bundled 100 test digits)")
+    p.add_argument("--data", metavar="DIR", help="MNIST directory (default: the 500 bundled test digits)")
     p.add_argument("--split", choices=("test", "train"), default="test", help="which split (default test)")
     p.add_argument("--engine", choices=ENGINES, default="reference",
                    help="reference: numpy integer reference; c: generated C built on this host (default reference)")

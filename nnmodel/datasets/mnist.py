@@ -26,8 +26,8 @@ IDX_NAMES: dict[str, list[tuple[str, str]]] = {
 CSV_NAMES = {"test": "mnist_test.csv", "train": "mnist_train.csv"}
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "models" / "samples"
-SAMPLE_IMAGES = "mnist-test-100-images-idx3-ubyte"
-SAMPLE_LABELS = "mnist-test-100-labels-idx1-ubyte"
+SAMPLE_IMAGES = "mnist-test-500-images-idx3-ubyte.gz"
+SAMPLE_LABELS = "mnist-test-500-labels-idx1-ubyte.gz"
 
 
 @dataclass(frozen=True, eq=False)  # eq on arrays is ambiguous
@@ -89,7 +89,7 @@ def load_mnist(directory: str | os.PathLike[str], split: Split = "test") -> Data
 
 
 def load_sample() -> Dataset:
-    """The 100 MNIST test digits bundled in models/samples: works without any dataset download."""
+    """The first 500 official MNIST test digits bundled in models/samples: works without any dataset download."""
     images, labels = SAMPLE_DIR / SAMPLE_IMAGES, SAMPLE_DIR / SAMPLE_LABELS
     if not (images.is_file() and labels.is_file()):
         raise NNModelError(f"{SAMPLE_DIR}: bundled sample {SAMPLE_IMAGES} / {SAMPLE_LABELS} is missing; "

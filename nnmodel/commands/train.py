@@ -28,6 +28,7 @@ _RECORDED = [("--epochs", "epochs", 30), ("--seed", "seed", 0), ("--batch", "bat
              ("--init-ih", "init_ih", 0.0), ("--leak", "leak", 0.0), ("--teacher", "teacher", ""),
              ("--distill", "distill", 0.0), ("--temperature", "temperature", 4.0),
              ("--restarts", "restarts", 1), ("--screen-epochs", "screen_epochs", 10),
+             ("--split-seed", "split_seed", -1), ("--ema", "ema", 0.0),
              ("--limit", "limit", 0), ("--name", "name", "")]
 
 
@@ -75,6 +76,10 @@ _HELP = {
     "restarts": "screen N initialisations for --screen-epochs float epochs each and train the one with the "
                 "best validation accuracy (default 1: no screening)",
     "screen_epochs": "float epochs per screened initialisation (default 10)",
+    "split_seed": "seed of the validation split alone (default -1: --seed), so runs with different --seed "
+                  "are compared on the same held-out digits",
+    "ema": "evaluate and keep an exponential moving average of the QAT weights with this decay per step, "
+           "e.g. 0.998 (default 0: the raw weights)",
     "limit": "use only the first N training digits (quick experiments; default 0: all)",
     "name": "model name, a C identifier (default: from --out)",
 }
@@ -115,7 +120,8 @@ def _check_args(args: argparse.Namespace) -> None:
               ("--warmup", args.warmup >= 0), ("--patience", args.patience >= 0),
               ("--init-ih", args.init_ih >= 0), ("--leak", 0 <= args.leak <= 1), ("--distill", 0 <= args.distill <= 1),
               ("--temperature", args.temperature > 0), ("--restarts", args.restarts >= 1),
-              ("--screen-epochs", args.screen_epochs >= 1),
+              ("--screen-epochs", args.screen_epochs >= 1), ("--split-seed", args.split_seed >= -1),
+              ("--ema", 0 <= args.ema < 1),
               ("--calib-percentile", 50 <= args.calib_percentile <= 100), ("--threads", args.threads >= 0)]
     for option, ok in checks:
         if not ok:
@@ -162,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
                       calib_percentile=args.calib_percentile, val_split=args.val_split, patience=args.patience,
                       per_channel=args.per_channel, augment=augment, seed=args.seed, leak=args.leak,
                       init_ih=args.init_ih, distill=args.distill, temperature=args.temperature,
-                      restarts=args.restarts, screen_epochs=args.screen_epochs)
+                      restarts=args.restarts, screen_epochs=args.screen_epochs, split_seed=args.split_seed,
+                      ema=args.ema)
     if not args.quiet:
         n_val = int(round(len(labels) * args.val_split))
         print(f"training {args.arch} on {len(labels) - n_val} digits of {data.source} ({n_val} held out for "

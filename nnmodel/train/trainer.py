@@ -56,6 +56,8 @@ class TrainConfig:
     temperature: float = 4.0
     restarts: int = 1  # > 1: screen this many initialisations for `screen_epochs` float epochs, keep the best
     screen_epochs: int = 10
+    split_seed: int = -1  # >= 0: the validation split comes from this seed alone (-1: from `seed`)
+    ema: float = 0.0  # > 0: keep an exponential moving average of the QAT weights (decay per step)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
 
@@ -120,6 +122,19 @@ def _calibrate(net: Network, cache, ema: dict[int, float], pct: float) -> None:
             net.out_scales[i] = max(ema[i], 1e-3) / 127.0
 
 
+def _update_average(averaged: list[dict[str, np.ndarray]] | None, params: list[dict[str, np.ndarray]],
+                    decay: float) -> list[dict[str, np.ndarray]]:
+    """One step of an exponential moving average of the weights (Polyak averaging): it smooths the
+    minibatch noise that QAT's rounding adds, which a tiny network feels most."""
+    if averaged is None:
+        return copy.deepcopy(params)
+    for avg, cur in zip(averaged, params):
+        for name, value in cur.items():
+            avg[name] *= decay
+            avg[name] += (1.0 - decay) * value
+    return averaged
+
+
 def _screen(arch: Arch, cfg: TrainConfig, seeds: list[np.random.SeedSequence], x_tr: np.ndarray,
             y_tr: np.ndarray, t_tr: np.ndarray | None, x_va: np.ndarray, y_va: np.ndarray) -> Network:
     """Best of several initialisations: each trains `screen_epochs` float epochs at the peak learning
@@ -161,6 +176,8 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
         raise ValueError("distillation uses the teacher's logits of the unaugmented digits; turn augmentation off")
     seeds = np.random.SeedSequence(cfg.seed)
     split_rng, init_rng, order_rng, aug_rng, drop_rng = (np.random.default_rng(s) for s in seeds.spawn(5))
+    if cfg.split_seed >= 0:  # the same held-out digits whatever `seed` is (as `seed = split_seed` gives)
+        split_rng = np.random.default_rng(np.random.SeedSequence(cfg.split_seed).spawn(5)[0])
     tr, va = split_indices(len(labels), cfg.val_split, split_rng)
     x_tr, y_tr, x_va, y_va = images[tr], labels[tr].astype(np.int64), images[va], labels[va].astype(np.int64)
     t_tr = np.asarray(teacher_logits, np.float64)[tr] if cfg.distill else None
@@ -177,6 +194,7 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
     total = cfg.epochs * steps_per_epoch
     float_epochs = min(cfg.n_float_epochs, cfg.epochs - 1)
     ema: dict[int, float] = {}
+    averaged: list[dict[str, np.ndarray]] | None = None  # cfg.ema's running average, from the first QAT step
     best: tuple[float, int, list, list] | None = None
     history: list[EpochStats] = []
     # Initial relu scales from the untrained network; the float phase refines them.
@@ -200,9 +218,14 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
             opt.step(net.params, grads, lr)
             if not qat:
                 _calibrate(net, cache, ema, cfg.calib_percentile)
+            elif cfg.ema:
+                averaged = _update_average(averaged, net.params, cfg.ema)
             step += 1
             loss_sum += loss * len(idx)
             correct += int((np.argmax(logits, axis=1) == y_tr[idx]).sum())
+        raw = net.params
+        if averaged is not None:  # judge (and keep) the averaged weights; training continues on the raw ones
+            net.params = averaged
         val_float = _accuracy(float_logits(net, x_va), y_va)
         val_int = None
         if qat:
@@ -214,6 +237,7 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
             progress(stats)
         if val_int is not None and (best is None or val_int > best[0]):
             best = (val_int, epoch + 1, copy.deepcopy(net.params), list(net.out_scales))
+        net.params = raw
         if cfg.patience and best is not None and epoch + 1 - best[1] >= cfg.patience:
             break
     assert best is not None  # float_epochs < epochs guarantees one QAT epoch

@@ -156,11 +156,12 @@ def test_restarts_and_distillation_are_deterministic(digits, tmp_path: Path) -> 
     teacher = train(parse_arch("mlp:784-16-10"), images, labels, TrainConfig(epochs=2, lr=3e-3, seed=1))
     tpath = tmp_path / "teacher.nnm"
     save(teacher.network.quantize("teacher"), tpath)
-    logits = reference.run(load(tpath), images) * load(tpath).layers[-1].acc_scale
+    t_model = load(tpath)
+    def soft(batch: np.ndarray) -> np.ndarray:
+        return reference.run(t_model, batch) * t_model.layers[-1].acc_scale
     cfg = TrainConfig(epochs=2, lr=1e-2, float_epochs=1, seed=2, restarts=3, screen_epochs=1, init_ih=0.25, leak=0.05,
-                      distill=0.5, temperature=3.0)
-    runs = [train(parse_arch("rnn:28-4-6-10"), images[:500], labels[:500], cfg, teacher_logits=logits[:500])
-            for _ in range(2)]
+                      distill=0.5, temperature=3.0, augment=parse_augment("rotate=5"))
+    runs = [train(parse_arch("rnn:28-4-6-10"), images[:500], labels[:500], cfg, teacher=soft) for _ in range(2)]
     for a, b in zip(runs[0].network.params, runs[1].network.params):
         for k in a:
             np.testing.assert_array_equal(a[k], b[k])
@@ -210,6 +211,25 @@ def test_ema_keeps_an_average_that_differs_from_the_raw_weights(digits) -> None:
     _, va = split_indices(600, 0.1, np.random.default_rng(np.random.SeedSequence(1).spawn(5)[0]))
     acc = float(np.mean(np.argmax(reference.run(model, images[:600][va]), axis=1) == labels[:600][va]))
     assert acc == pytest.approx(avg.val_int)
+
+
+@needs_data
+def test_cli_distills_from_an_ensemble_that_held_out_the_same_digits(tmp_path: Path, capsys) -> None:
+    teachers = []
+    for seed in (1, 2):
+        teachers.append(tmp_path / f"t{seed}.nnm")
+        assert cli.main(train_cmd(teachers[-1], "--seed", str(seed), "--split-seed", "7")) == 0
+    ensemble = ",".join(map(str, teachers))
+    student = tmp_path / "s.nnm"
+    argv = train_cmd(student, "--split-seed", "7", "--teacher", ensemble, "--distill", "0.5", "--augment", "shift=1")
+    assert cli.main(argv) == 0
+    assert load(student).provenance["holdout"] == {"split_seed": 7, "val_split": 0.1, "digits": 1000}
+    capsys.readouterr()
+    # A teacher that trained on this run's validation digits is refused, in one line.
+    assert cli.main(train_cmd(tmp_path / "leak.nnm", "--teacher", ensemble, "--distill", "0.5")) == 2
+    err = capsys.readouterr().err
+    assert "--split-seed" in err and str(teachers[0]) in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "leak.nnm").exists()
 
 
 # ------------------------------------------------------------------------------------------- CLI

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import hashlib
 import re
 import shlex
@@ -70,7 +71,8 @@ _HELP = {
     "patience": "stop after N QAT epochs without a better validation accuracy (default 0: never)",
     "init_ih": "RNN input weights ~ N(0, (X/sqrt(inputs))^2) instead of Glorot uniform (default 0: Glorot)",
     "leak": "surrogate gradient slope where a hard-tanh RNN unit saturates (backward only; default 0)",
-    "teacher": "a trained .nnm whose logits on the training digits serve as soft targets (distillation)",
+    "teacher": "trained .nnm file(s), comma-separated, whose mean logits on each (augmented) minibatch serve as "
+               "soft targets (distillation); each must hold out the same validation digits as this run",
     "distill": "weight of the teacher's soft targets in the loss, 0..1 (default 0; needs --teacher)",
     "temperature": "distillation temperature (default 4)",
     "restarts": "screen N initialisations for --screen-epochs float epochs each and train the one with the "
@@ -160,9 +162,8 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.teacher) != (args.distill > 0):
         raise NNModelError("--teacher and --distill go together: e.g. --teacher models/mnist_mlp_esp32c3.nnm "
                            "--distill 0.5")
-    if args.distill and augment.active:
-        raise NNModelError("--distill uses the teacher's logits of the unaugmented digits; drop --augment")
-    teacher_logits = _teacher_logits(args.teacher, images, labels) if args.teacher else None
+    holdout = _holdout(args, len(labels))
+    teacher = _teacher(args.teacher, images, labels, holdout) if args.teacher else None
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, schedule=args.schedule, warmup=args.warmup,
                       l2=args.l2, dropout=args.dropout, clip=args.clip, float_epochs=args.float_epochs,
                       calib_percentile=args.calib_percentile, val_split=args.val_split, patience=args.patience,
@@ -175,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"training {args.arch} on {len(labels) - n_val} digits of {data.source} ({n_val} held out for "
               f"validation), {args.epochs} epochs, seed {args.seed}", file=sys.stderr, flush=True)
     with blas_threads(args.threads):
-        result = train(arch, images, labels, cfg, _progress(args.epochs, args.quiet), teacher_logits)
+        result = train(arch, images, labels, cfg, _progress(args.epochs, args.quiet), teacher)
         provenance = {
             "command": canonical_command(args),
             "data_sha256": hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest(),
@@ -185,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
             "train_seconds": round(result.seconds, 1),
             "train_digits": result.n_train,
             "val_digits": result.n_val,
+            "holdout": holdout,
             "nnmodel_version": __version__,
         }
         model = result.network.quantize(name, per_channel=args.per_channel, provenance=provenance)
@@ -198,16 +200,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _teacher_logits(path: str, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Real-valued logits of the teacher's integer model on the training digits."""
-    teacher = load(path)
-    if teacher.input.rows != images.shape[1] or teacher.input.cols != images.shape[2]:
-        raise NNModelError(f"--teacher {path}: takes {teacher.input.rows}x{teacher.input.cols} images, the data "
-                           f"has {images.shape[1]}x{images.shape[2]}")
-    if teacher.layers[-1].outputs <= int(labels.max()):
-        raise NNModelError(f"--teacher {path}: has {teacher.layers[-1].outputs} classes, the data has label "
-                           f"{int(labels.max())}")
-    return reference.run(teacher, images) * teacher.layers[-1].acc_scale
+def _holdout(args: argparse.Namespace, n: int) -> dict:
+    """Which digits this run holds out for validation, recorded so a student can check its teachers."""
+    return {"split_seed": args.split_seed if args.split_seed >= 0 else args.seed,
+            "val_split": args.val_split, "digits": n}
+
+
+def _teacher(paths: str, images: np.ndarray, labels: np.ndarray, holdout: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """The mean real-valued logits of the teachers' integer models (an ensemble when several).
+
+    Each teacher must have held out the same validation digits as this run: a teacher that trained
+    on them would leak their labels into the student and overstate its validation accuracy.
+    """
+    teachers = []
+    for path in paths.split(","):
+        teacher = load(path)
+        if teacher.input.rows != images.shape[1] or teacher.input.cols != images.shape[2]:
+            raise NNModelError(f"--teacher {path}: takes {teacher.input.rows}x{teacher.input.cols} images, the "
+                               f"data has {images.shape[1]}x{images.shape[2]}")
+        if teacher.layers[-1].outputs <= int(labels.max()):
+            raise NNModelError(f"--teacher {path}: has {teacher.layers[-1].outputs} classes, the data has label "
+                               f"{int(labels.max())}")
+        theirs = teacher.provenance.get("holdout")
+        if theirs != holdout:
+            raise NNModelError(f"--teacher {path}: held out {theirs or 'unrecorded digits'} for validation, this "
+                               f"run holds out {holdout}; train the teacher with the same --split-seed, "
+                               f"--val-split and --limit so it never saw this run's validation digits")
+        teachers.append(teacher)
+
+    def logits(batch: np.ndarray) -> np.ndarray:
+        return sum(reference.run(t, batch) * t.layers[-1].acc_scale for t in teachers) / len(teachers)
+    return logits
 
 
 def _test_accuracy(model, data_dir: str) -> float | None:

@@ -34,6 +34,9 @@ from .optim import Adam, learning_rate
 
 EVAL_CHUNK = 2000
 
+# Soft targets for distillation: uint8 digits [B, 28, 28] -> real-valued logits [B, classes].
+Teacher = Callable[[np.ndarray], np.ndarray]
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -52,7 +55,7 @@ class TrainConfig:
     per_channel: bool = False
     leak: float = 0.0  # surrogate gradient slope of a saturated hard-tanh RNN unit (0 = exact STE)
     init_ih: float = 0.0  # RNN input weights ~ N(0, (init_ih/sqrt(n_in))^2); 0 = Glorot uniform
-    distill: float = 0.0  # weight of the teacher's soft targets in the loss (needs teacher logits)
+    distill: float = 0.0  # weight of the teacher's soft targets in the loss (needs a teacher)
     temperature: float = 4.0
     restarts: int = 1  # > 1: screen this many initialisations for `screen_epochs` float epochs, keep the best
     screen_epochs: int = 10
@@ -136,7 +139,7 @@ def _update_average(averaged: list[dict[str, np.ndarray]] | None, params: list[d
 
 
 def _screen(arch: Arch, cfg: TrainConfig, seeds: list[np.random.SeedSequence], x_tr: np.ndarray,
-            y_tr: np.ndarray, t_tr: np.ndarray | None, x_va: np.ndarray, y_va: np.ndarray) -> Network:
+            y_tr: np.ndarray, teacher: Teacher | None, x_va: np.ndarray, y_va: np.ndarray) -> Network:
     """Best of several initialisations: each trains `screen_epochs` float epochs at the peak learning
     rate (its own init and batch order); the one with the best float accuracy on the validation
     split (ties: earliest) starts the real run. A tiny RNN's result depends strongly on its start.
@@ -152,7 +155,7 @@ def _screen(arch: Arch, cfg: TrainConfig, seeds: list[np.random.SeedSequence], x
             for b in range(0, len(order), cfg.batch):
                 idx = order[b:b + cfg.batch]
                 logits, cache = net.forward(x_tr[idx])
-                _, d = distill_xent(logits, y_tr[idx], t_tr[idx] if t_tr is not None else None, cfg.distill,
+                _, d = distill_xent(logits, y_tr[idx], teacher(x_tr[idx]) if teacher else None, cfg.distill,
                                     cfg.temperature)
                 opt.step(net.params, net.backward(d, cache), cfg.lr)
         acc = _accuracy(float_logits(net, x_va), y_va)
@@ -164,28 +167,26 @@ def _screen(arch: Arch, cfg: TrainConfig, seeds: list[np.random.SeedSequence], x
 
 def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
           progress: Callable[[EpochStats], None] | None = None,
-          teacher_logits: np.ndarray | None = None) -> TrainResult:
+          teacher: Teacher | None = None) -> TrainResult:
     """Train on (images, labels), holding out a seeded validation split; return the best QAT epoch.
 
-    teacher_logits [N, classes] (real-valued, aligned with images) enable distillation when
-    cfg.distill > 0; only the training split's rows are used, never the validation digits'.
+    `teacher` (uint8 digits -> real-valued logits) gives the soft targets when cfg.distill > 0. It
+    sees each minibatch as the student does (augmented, if augmenting), never the validation digits.
     """
-    if cfg.distill and teacher_logits is None:
-        raise ValueError("cfg.distill > 0 needs teacher_logits")
-    if cfg.distill and cfg.augment.active:
-        raise ValueError("distillation uses the teacher's logits of the unaugmented digits; turn augmentation off")
+    if cfg.distill and teacher is None:
+        raise ValueError("cfg.distill > 0 needs a teacher")
     seeds = np.random.SeedSequence(cfg.seed)
     split_rng, init_rng, order_rng, aug_rng, drop_rng = (np.random.default_rng(s) for s in seeds.spawn(5))
     if cfg.split_seed >= 0:  # the same held-out digits whatever `seed` is (as `seed = split_seed` gives)
         split_rng = np.random.default_rng(np.random.SeedSequence(cfg.split_seed).spawn(5)[0])
     tr, va = split_indices(len(labels), cfg.val_split, split_rng)
     x_tr, y_tr, x_va, y_va = images[tr], labels[tr].astype(np.int64), images[va], labels[va].astype(np.int64)
-    t_tr = np.asarray(teacher_logits, np.float64)[tr] if cfg.distill else None
+    teacher = teacher if cfg.distill else None
     start = time.perf_counter()
     # Raw 0..1 pixels (Network's input standardization stays off): a blank row must be a neutral
     # input for the RNN state, and standardized pixels measured worse for it on validation.
     if cfg.restarts > 1:
-        net = _screen(arch, cfg, seeds.spawn(cfg.restarts), x_tr, y_tr, t_tr, x_va, y_va)
+        net = _screen(arch, cfg, seeds.spawn(cfg.restarts), x_tr, y_tr, teacher, x_va, y_va)
     else:
         net = Network.create(arch, init_rng, init_ih=cfg.init_ih)
         net.leak = cfg.leak
@@ -211,7 +212,7 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
             idx = order[b * cfg.batch:(b + 1) * cfg.batch]
             q = net.quantize(per_channel=cfg.per_channel) if qat else None
             logits, cache = net.forward(x_ep[idx], q, dropout=cfg.dropout, rng=drop_rng)
-            loss, d = distill_xent(logits, y_tr[idx], t_tr[idx] if t_tr is not None else None, cfg.distill,
+            loss, d = distill_xent(logits, y_tr[idx], teacher(x_ep[idx]) if teacher else None, cfg.distill,
                                    cfg.temperature)
             grads = net.backward(d, cache)
             lr = learning_rate(cfg.lr, cfg.schedule, step, total, cfg.warmup)

@@ -232,6 +232,19 @@ def test_cli_distills_from_an_ensemble_that_held_out_the_same_digits(tmp_path: P
     assert not (tmp_path / "leak.nnm").exists()
 
 
+@needs_data
+def test_val_split_zero_is_a_final_fit_on_every_digit_keeping_the_last_epoch(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "full.nnm"
+    assert cli.main(train_cmd(out, "--val-split", "0")) == 0
+    prov = load(out).provenance
+    assert prov["train_digits"] == 1000 and prov["val_digits"] == 0 and prov["best_epoch"] == 4
+    assert prov["accuracy"]["val_int"] is None and prov["accuracy"]["test_int"] > 0.6
+    assert "no validation split (final fit" in capsys.readouterr().out
+    assert cli.main(train_cmd(tmp_path / "x.nnm", "--val-split", "0", "--restarts", "2")) == 2
+    err = capsys.readouterr().err
+    assert "--val-split 0" in err and len(err.strip().splitlines()) == 1
+
+
 # ------------------------------------------------------------------------------------------- CLI
 def train_cmd(out: Path, *extra: str) -> list[str]:
     return ["train", "--arch", "mlp:784-32-10", "--data", str(DATA), "--out", str(out), "--limit", "1000",

@@ -65,7 +65,8 @@ _HELP = {
     "dropout": "dropout on the input of each dense layer after the first (default 0)",
     "clip": "global gradient-norm clip, 0 = off (default 5)",
     "augment": "'none' or e.g. rotate=12,shift=2,scale=0.1,shear=0.1 (degrees, pixels, fractions)",
-    "val_split": "fraction of the training digits held out for validation (default 0.1)",
+    "val_split": "fraction of the training digits held out for validation (default 0.1); 0 trains on all of "
+                 "them and keeps the last epoch (a final fit with settings chosen on a split)",
     "float_epochs": "float epochs before QAT, calibrating relu scales (default -1: epochs/10, at least 1)",
     "calib_percentile": "percentile of relu outputs that maps to 127 (default 99.99)",
     "patience": "stop after N QAT epochs without a better validation accuracy (default 0: never)",
@@ -117,7 +118,7 @@ def _check_args(args: argparse.Namespace) -> None:
     if not out.parent.is_dir():
         raise NNModelError(f"--out {out}: folder {out.parent} does not exist; create it first")
     checks = [("--epochs", args.epochs >= 1), ("--batch", args.batch >= 1), ("--lr", args.lr > 0),
-              ("--val-split", 0 < args.val_split < 1), ("--dropout", 0 <= args.dropout < 1),
+              ("--val-split", 0 <= args.val_split < 1), ("--dropout", 0 <= args.dropout < 1),
               ("--l2", args.l2 >= 0), ("--clip", args.clip >= 0), ("--limit", args.limit >= 0),
               ("--warmup", args.warmup >= 0), ("--patience", args.patience >= 0),
               ("--init-ih", args.init_ih >= 0), ("--leak", 0 <= args.leak <= 1), ("--distill", 0 <= args.distill <= 1),
@@ -129,13 +130,19 @@ def _check_args(args: argparse.Namespace) -> None:
         if not ok:
             raise NNModelError(f"{option} {getattr(args, option[2:].replace('-', '_'))}: out of range; "
                                f"see `nnmodel train --help`")
+    if args.val_split == 0 and (args.restarts > 1 or args.patience):
+        raise NNModelError("--val-split 0: --restarts and --patience select on the validation digits; drop them "
+                           "or keep a split")
 
 
 def _progress(epochs: int, quiet: bool):
     def show(s: EpochStats) -> None:
         if quiet:
             return
-        val = f"val {s.val_float:6.2%} float" + (f" {s.val_int:6.2%} int" if s.val_int is not None else " (float phase)")
+        if s.val_float is None:
+            val = "no validation (final fit)"
+        else:
+            val = f"val {s.val_float:6.2%} float" + (f" {s.val_int:6.2%} int" if s.val_int is not None else " (float phase)")
         print(f"epoch {s.epoch:>{len(str(epochs))}}/{epochs}  loss {s.loss:.4f}  train {s.train_acc:6.2%}  {val}"
               f"  lr {s.lr:.2e}  {s.seconds:.1f}s", file=sys.stderr, flush=True)
     return show
@@ -190,14 +197,20 @@ def run(args: argparse.Namespace) -> int:
             "nnmodel_version": __version__,
         }
         model = result.network.quantize(name, per_channel=args.per_channel, provenance=provenance)
-        accuracy = {"val_float": round(result.val_float, 6), "val_int": round(result.val_int, 6),
+        accuracy = {"val_float": _round(result.val_float), "val_int": _round(result.val_int),
                     "test_int": _test_accuracy(model, args.data)}
     provenance["accuracy"] = accuracy
     save(model, args.out, overwrite=args.force)
     test = "n/a (no test split in --data)" if accuracy["test_int"] is None else f"{accuracy['test_int']:.2%}"
-    print(f"saved {args.out}: val {result.val_float:.2%} float, {result.val_int:.2%} int (best epoch "
-          f"{result.best_epoch}); test {test} int; {model.macs()} MACs; {result.seconds:.1f} s")
+    val = ("no validation split (final fit, last epoch"
+           if result.val_int is None or result.val_float is None else
+           f"val {result.val_float:.2%} float, {result.val_int:.2%} int (best epoch")
+    print(f"saved {args.out}: {val} {result.best_epoch}); test {test} int; {model.macs()} MACs; {result.seconds:.1f} s")
     return 0
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 def _holdout(args: argparse.Namespace, n: int) -> dict:

@@ -74,8 +74,8 @@ class EpochStats:
     epoch: int
     loss: float
     train_acc: float
-    val_float: float
-    val_int: float | None  # None in the float phase
+    val_float: float | None  # None without a validation split
+    val_int: float | None  # None in the float phase, or without a validation split
     lr: float
     seconds: float
 
@@ -84,8 +84,8 @@ class EpochStats:
 class TrainResult:
     network: Network
     best_epoch: int
-    val_float: float
-    val_int: float
+    val_float: float | None  # None without a validation split (val_split = 0)
+    val_int: float | None
     seconds: float
     history: list[EpochStats]
     n_train: int
@@ -181,6 +181,11 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
         split_rng = np.random.default_rng(np.random.SeedSequence(cfg.split_seed).spawn(5)[0])
     tr, va = split_indices(len(labels), cfg.val_split, split_rng)
     x_tr, y_tr, x_va, y_va = images[tr], labels[tr].astype(np.int64), images[va], labels[va].astype(np.int64)
+    # val_split = 0 is the final fit on every digit, with settings chosen earlier on a split: no
+    # selection is possible, so the last epoch is kept.
+    has_val = len(y_va) > 0
+    if not has_val and (cfg.restarts > 1 or cfg.patience):
+        raise ValueError("restarts and patience select on the validation split; val_split must be > 0")
     teacher = teacher if cfg.distill else None
     start = time.perf_counter()
     # Raw 0..1 pixels (Network's input standardization stays off): a blank row must be a neutral
@@ -227,22 +232,24 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
         raw = net.params
         if averaged is not None:  # judge (and keep) the averaged weights; training continues on the raw ones
             net.params = averaged
-        val_float = _accuracy(float_logits(net, x_va), y_va)
+        val_float = _accuracy(float_logits(net, x_va), y_va) if has_val else None
         val_int = None
-        if qat:
+        if qat and has_val:
             val_int = _accuracy(int_logits(net, net.quantize(per_channel=cfg.per_channel), x_va), y_va)
         stats = EpochStats(epoch + 1, loss_sum / len(y_tr), correct / len(y_tr), val_float, val_int, lr,
                            time.perf_counter() - t0)
         history.append(stats)
         if progress:
             progress(stats)
-        if val_int is not None and (best is None or val_int > best[0]):
-            best = (val_int, epoch + 1, copy.deepcopy(net.params), list(net.out_scales))
+        if qat and (not has_val or best is None or val_int > best[0]):  # no validation: the last epoch
+            best = (val_int if has_val else -1.0, epoch + 1, copy.deepcopy(net.params), list(net.out_scales))
         net.params = raw
         if cfg.patience and best is not None and epoch + 1 - best[1] >= cfg.patience:
             break
     assert best is not None  # float_epochs < epochs guarantees one QAT epoch
     net.params, net.out_scales = best[2], best[3]
     seconds = time.perf_counter() - start
+    if not has_val:
+        return TrainResult(net, best[1], None, None, seconds, history, len(y_tr), 0)
     val_float = _accuracy(float_logits(net, x_va), y_va)
     return TrainResult(net, best[1], val_float, best[0], seconds, history, len(y_tr), len(y_va))

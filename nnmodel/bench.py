@@ -6,6 +6,7 @@ simulator counts are exact. Later issues add producers to PRODUCERS.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import statistics
 import subprocess
@@ -111,7 +112,113 @@ def train_figures(ctx: BenchContext) -> Iterator[Figure]:
             yield Figure(f"train.{key}.seconds", round(time.perf_counter() - t0, 1), "s")
 
 
-PRODUCERS: list[Producer] = [host_figures, reference_figures, prebuild_figures]
+ATTINY85_DIGITS = 200  # streamed digits whose cycles are averaged
+
+
+def _attiny85_samples() -> str:
+    """custom_nnmodel_samples of platformio.ini's [attiny85_model] (what env attiny85 embeds), else 4."""
+    import configparser
+
+    from .paths import repo_root
+
+    root, config = repo_root(), configparser.ConfigParser(interpolation=None)
+    if root is not None and (root / "platformio.ini").is_file():
+        config.read(root / "platformio.ini")
+    return config.get("attiny85_model", "custom_nnmodel_samples", fallback="4").strip()
+
+
+def attiny85_figures(ctx: BenchContext) -> Iterator[Figure]:
+    """The ATtiny85 firmware (src/attiny85, model in EEPROM) of each model that fits the chip.
+
+    attiny85.firmware.flash_bytes: .text + .data of the chip build (atmelavr's flags, 16.5 MHz), for
+    the first such model; attiny85.<model>.eeprom_bytes: its .eeprom section (header + weights);
+    attiny85_sim.<model>.sram_peak_bytes: .data + .bss + the stack high-water of the simulator build
+    running its samples (SRAM painting); attiny85_sim.<model>.cycles_per_inference: mean exact cycles
+    of app_classify over ATTINY85_DIGITS streamed test digits (cycles do not depend on the clock;
+    divide by 16.5 for microseconds on a Digispark).
+    """
+    from . import avrfirmware as fw
+    from .errors import NNModelError
+
+    why = fw.missing_tool()
+    if why:
+        print(f"# attiny85: {why}; skipped")
+        return
+    firmware_done = False
+    for (key, model), path in zip(ctx.models, ctx.paths):
+        with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
+            work = Path(tmp)
+            try:
+                gen = fw.generate(path, work / "gen", samples=_attiny85_samples(), stream=str(ATTINY85_DIGITS))
+            except NNModelError as exc:
+                print(f"# attiny85: {key} skipped: {exc}")
+                continue
+            try:
+                real = fw.sizes(fw.build(gen, work / "real.elf", sim=False))
+            except NNModelError as exc:  # reported, and the simulator figures still come
+                print(f"# attiny85: chip build of {key} failed: {exc}")
+            else:
+                if not firmware_done:
+                    yield Figure("attiny85.firmware.flash_bytes", real.flash, "bytes")
+                    firmware_done = True
+                yield Figure(f"attiny85.{key}.eeprom_bytes", real.eeprom, "bytes")
+            harness = fw.build_harness(work)
+            sim_elf = fw.build(gen, work / "sim.elf", sim=True)
+            run = fw.run(harness, sim_elf)
+            if run.returncode != 0:
+                raise NNModelError(f"attiny85 firmware of {key} exited {run.returncode} in simavr: {run.stdout[-200:]}")
+            yield Figure(f"attiny85_sim.{key}.sram_peak_bytes", fw.sizes(sim_elf).sram_static + run.stack_max, "bytes")
+            (work / "driver.c").write_text(fw.BENCH_DRIVER)
+            driver = fw.build(gen, work / "driver.elf", sim=True,
+                              sources=[fw.source_dir() / "app.c", work / "driver.c"])
+            run = fw.run(harness, driver, "-in", str(gen / "nnmodel_stream.bin"))
+            cycles = [int(c) for c in re.findall(r"^cycles (\d+)$", run.stdout, re.M)]
+            if run.returncode != 0 or len(cycles) != ATTINY85_DIGITS:
+                raise NNModelError(f"attiny85 bench driver of {key}: exit {run.returncode}, "
+                                   f"{len(cycles)} of {ATTINY85_DIGITS} digits")
+            yield Figure(f"attiny85_sim.{key}.cycles_per_inference", round(statistics.mean(cycles)), "cycles")
+
+
+def rv32_figures(ctx: BenchContext) -> Iterator[Figure]:
+    """RV32IMC, the ESP32-C3's instruction set (nnmodel.rv32: cross-built at -Os, run in QEMU).
+
+    rv32imc_sim.<model>.instructions_per_inference / _per_mac: exact (-icount shift=0 + minstret),
+    mean over the benchmark digits, model calls only; `_worst`: the same for an all-255 image (no
+    pixel skipped). rv32imc.<model>.inference_ram_bytes = static_ram_bytes (.data + .bss of model +
+    runtime, from the linker map) + stack_bytes (painted stack peak of one streamed inference, the
+    caller's row buffer and logits included). flash_bytes: model + runtime code, constants and data
+    image after --gc-sections (weights included; the digits and the bench driver not).
+    """
+    from . import rv32
+
+    missing = rv32.missing_tools(qemu=False)
+    if missing:
+        print(f"# rv32imc: {missing}; skipped")
+        return
+    no_qemu = rv32.missing_tools(qemu=True)
+    for key, model in ctx.models:
+        with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
+            build = rv32.build(model, Path(tmp), ctx.images, np.zeros(len(ctx.images), np.uint8))
+            memory = build.memory()
+            run = None if no_qemu else build.measure()
+        if run is None:
+            print(f"# rv32imc_sim.{key}: {no_qemu}; instruction and stack figures skipped")
+        else:
+            mean, macs = float(run.instructions.mean()), model.macs()
+            yield Figure(f"rv32imc_sim.{key}.instructions_per_inference", round(mean), "instructions")
+            yield Figure(f"rv32imc_sim.{key}.instructions_per_mac", round(mean / macs, 2), "instructions")
+            yield Figure(f"rv32imc_sim.{key}.instructions_per_inference_worst", run.worst, "instructions")
+            yield Figure(f"rv32imc_sim.{key}.instructions_per_mac_worst", round(run.worst / macs, 2), "instructions")
+            yield Figure(f"rv32imc.{key}.inference_ram_bytes", memory.static_ram + run.stack, "bytes")
+            yield Figure(f"rv32imc.{key}.stack_bytes", run.stack, "bytes")
+            differ = int((run.logits != reference.run(model, ctx.images)).any(axis=1).sum())
+            if differ:
+                print(f"# rv32imc_sim.{key}: logits differ from nnmodel.reference on {differ} of {len(ctx.images)} digits")
+        yield Figure(f"rv32imc.{key}.static_ram_bytes", memory.static_ram, "bytes")
+        yield Figure(f"rv32imc.{key}.flash_bytes", memory.flash, "bytes")
+
+
+PRODUCERS: list[Producer] = [host_figures, reference_figures, prebuild_figures, attiny85_figures, rv32_figures]
 
 
 def run_all(models: list[tuple[str, Model]], paths: list[Path], out: Path | None,

@@ -8,7 +8,7 @@ import sys
 from . import __version__
 from .errors import NNModelError
 
-COMMANDS = ("compile", "info", "verify", "eval", "train", "data", "bench")
+COMMANDS = ("compile", "info", "verify", "eval", "train", "data", "bench", "device-eval")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nnmodel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"nnmodel.commands.{name}")
+        module = importlib.import_module(f"nnmodel.commands.{name.replace('-', '_')}")
         module.register(sub)
     return parser
 

@@ -25,6 +25,8 @@ OPTIONS = {
     "sample_images": "IDX images file to take the samples from (default: models/samples, bundled)",
     "golden": "yes: write nnmodel_golden.h/.c with the reference's logits on the samples (for C tests)",
     "data": "dataset folder for the nnmodel_verify task (default: ../shared/mnist if present)",
+    "stream": "N: write nnmodel_stream.bin, N sample digits + the reference's logits for simavr_run -in (default 0)",
+    "eeprom_writer": "yes: write nnmodel_eeprom_writer.h/.c, the EEPROM image in flash for a writer firmware",
 }
 PLATFORM_TARGETS = {"atmelavr": "attiny85", "tinyavr-sim": "attiny85", "espressif32": "esp32c3",
                     "rv32-qemu-sim": "esp32c3", "native": "native", "nnmodel-native": "native"}
@@ -41,6 +43,8 @@ class Settings:
     sample_images: Path | None
     golden: bool
     data: Path | None
+    stream: int = 0
+    eeprom_writer: bool = False
 
     @classmethod
     def parse(cls, options: dict[str, str], project_dir: Path, default_target: str) -> Settings:
@@ -54,19 +58,25 @@ class Settings:
         storages = [(e.split("@", 1)[1].strip() if "@" in e else storage) for e in entries]
         if not names:
             raise NNModelError(f"platformio.ini: {PREFIX}model is required when any {PREFIX}* option is set")
-        samples = options.get("samples", "0").strip()
-        if not samples.isdigit() or int(samples) > 65535:
-            raise NNModelError(f"platformio.ini: {PREFIX}samples = {samples!r}; expected a count 0..65535")
-        golden = options.get("golden", "no").strip().lower()
-        if golden not in ("yes", "no", "true", "false", "1", "0"):
-            raise NNModelError(f"platformio.ini: {PREFIX}golden = {golden!r}; expected yes or no")
+
+        def count(name: str) -> int:
+            value = options.get(name, "0").strip()
+            if not value.isdigit() or int(value) > 65535:
+                raise NNModelError(f"platformio.ini: {PREFIX}{name} = {value!r}; expected a count 0..65535")
+            return int(value)
+
+        def flag(name: str) -> bool:
+            value = options.get(name, "no").strip().lower()
+            if value not in ("yes", "no", "true", "false", "1", "0"):
+                raise NNModelError(f"platformio.ini: {PREFIX}{name} = {value!r}; expected yes or no")
+            return value in ("yes", "true", "1")
 
         def path(value: str | None) -> Path | None:
             return (project_dir / value.strip()) if value and value.strip() else None
 
         return cls([project_dir / n for n in names], storages, options.get("target", default_target).strip(),
-                   storage, int(samples),
-                   path(options.get("sample_images")), golden in ("yes", "true", "1"), path(options.get("data")))
+                   storage, count("samples"), path(options.get("sample_images")), flag("golden"),
+                   path(options.get("data")), count("stream"), flag("eeprom_writer"))
 
 
 def _own_sources_digest() -> bytes:
@@ -102,8 +112,9 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
         return False
     marker.unlink(missing_ok=True)  # an interrupted generation must not look complete
 
-    from .codegen import compile_model, write_outputs
-    from .codegen.extras import emit_golden, emit_samples
+    from .codegen import _ours, compile_model, write_outputs
+    from .codegen.extras import emit_eeprom_writer, emit_golden, emit_samples, emit_stream
+    from .codegen.image import build_image
     from .datasets import load_idx_pair, load_sample
     from .fileformat import load
     from .reference import run
@@ -119,16 +130,33 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
     # Secondary models first: each compile rewrites nnmodel.h, and the first model must own it.
     for model, path, storage in reversed(list(zip(models, settings.models, settings.storages))):
         result = compile_model(model, target=settings.target, storage=storage, out_dir=out_dir, source=str(path))
+        first_storage = compile_storage(model, storage)  # the last one compiled is the first model
         fp = result.footprint
         log(f"nnmodel: generated {model.name} for {settings.target} "
             f"(hash 0x{result.layout.model_hash:08x}; flash {fp.flash} B, SRAM {fp.sram} B, EEPROM {fp.eeprom} B)")
     files: dict[str, bytes] = {}
-    if settings.samples or settings.golden:
+    if settings.eeprom_writer:
+        if first_storage != "eeprom":
+            raise NNModelError(f"platformio.ini: {PREFIX}eeprom_writer = yes needs the first model in EEPROM "
+                               f"({PREFIX}storage = eeprom); {settings.models[0].name} is in {first_storage}")
+        image = build_image(result.layout.payload, result.layout.model_hash)
+        files.update({k: v.encode() for k, v in emit_eeprom_writer(models[0], image, result.layout.model_hash).items()})
+        log(f"nnmodel: EEPROM writer image of {models[0].name} ({len(image)} B in flash)")
+    if settings.samples or settings.golden or settings.stream:
         if settings.sample_images:
             labels = Path(str(settings.sample_images).replace("images-idx3", "labels-idx1"))
             data, source = load_idx_pair(settings.sample_images, labels), settings.sample_images.name
         else:
             data, source = load_sample(), "the bundled MNIST test sample"
+    if settings.stream:
+        if settings.stream > len(data.images):
+            raise NNModelError(f"platformio.ini: {PREFIX}stream = {settings.stream}; {source} holds only "
+                               f"{len(data.images)} digits")
+        images = data.images[:settings.stream]
+        files["nnmodel_stream.bin"] = emit_stream(models[0], result.layout.model_hash, images,
+                                                  data.labels[:settings.stream], run(models[0], images))
+        log(f"nnmodel: input stream of {len(images)} digits and reference logits (nnmodel_stream.bin)")
+    if settings.samples or settings.golden:
         count = settings.samples or len(data.images)
         images, labels_ = data.images[:count], data.labels[:count]
         files.update({k: v.encode() for k, v in emit_samples(images, labels_, source).items()})
@@ -138,7 +166,11 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
             files.update({k: v.encode() for k, v in emit_golden(models, expected, storages).items()})
         log(f"nnmodel: embedded {len(images)} sample digits" + (" and golden logits" if settings.golden else ""))
     if files:
-        write_outputs(out_dir, files, models[0].name)
+        write_outputs(out_dir, files, models[0].name, prune_images=False)  # keep the model's .bin/.eep
+    # Left from an earlier build with the option on: the writer would no longer match the model.
+    for name in ("nnmodel_eeprom_writer.h", "nnmodel_eeprom_writer.c", "nnmodel_stream.bin"):
+        if name not in files and (out_dir / name).exists() and _ours(out_dir / f"{models[0].name}.h"):
+            (out_dir / name).unlink()
     marker.write_text(digest + "\n")
     return True
 

@@ -9,7 +9,7 @@ APT_PACKAGES="gcc python3-venv"
 if [ "${1:-test}" = test ]; then
   APT_PACKAGES="$APT_PACKAGES gcc-avr avr-libc binutils-avr simavr libsimavr-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
 fi
-PY_PACKAGES="platformio==6.2.0 scons==4.11.1 pytest==9.0.3 hypothesis==6.155.2"
+PY_PACKAGES="platformio==6.2.0 scons==4.11.1 pytest==9.0.3 hypothesis==6.155.2 pyserial==3.5"
 
 missing=""
 for pkg in $APT_PACKAGES; do

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import small_mlp, small_rnn
 
-from nnmodel import save
+from nnmodel import rv32, save
 from nnmodel.cli import main
 
 
@@ -56,8 +56,13 @@ def test_bench_prints_key_value_unit_and_writes_json(rnn_file: Path, tmp_path: P
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if " = " in line]
     keys = {line.split(" = ")[0] for line in lines}
-    assert keys == {"host.small_rnn.us_per_inference", "reference.small_rnn.images_per_second",
-                    "prebuild.regenerate_seconds", "prebuild.noop_seconds"}
+    assert {"host.small_rnn.us_per_inference", "reference.small_rnn.images_per_second",
+            "prebuild.regenerate_seconds", "prebuild.noop_seconds"} <= keys
+    rv32_keys = {f"rv32imc_sim.small_rnn.{k}" for k in ("instructions_per_inference", "instructions_per_mac",
+                                                        "instructions_per_inference_worst", "instructions_per_mac_worst")}
+    rv32_keys |= {f"rv32imc.small_rnn.{k}" for k in ("inference_ram_bytes", "stack_bytes", "static_ram_bytes",
+                                                     "flash_bytes")}
+    assert {k for k in keys if k.startswith("rv32")} == (set() if rv32.missing_tools() else rv32_keys)
     results = json.loads(out.read_text())
     assert set(results) == keys and all(r["value"] > 0 for r in results.values())
 

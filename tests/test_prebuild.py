@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO, small_mlp, small_rnn
 
-from nnmodel import NNModelError, save
+from nnmodel import NNModelError, reference, save
+from nnmodel.datasets import load_sample
+from nnmodel.hostc import find_cc
 from nnmodel.prebuild import MARKER, Settings, generate
 
 PIO = Path(sys.executable).parent / "pio"
@@ -49,10 +53,76 @@ def test_failed_generation_leaves_no_marker(tmp_path: Path) -> None:
     ({"storage": "eeprom"}, "custom_nnmodel_model is required"),
     ({"model": "m.nnm", "samples": "many"}, "custom_nnmodel_samples"),
     ({"model": "m.nnm", "golden": "maybe"}, "custom_nnmodel_golden"),
+    ({"model": "m.nnm", "stream": "lots"}, "custom_nnmodel_stream = 'lots'; expected a count"),
+    ({"model": "m.nnm", "eeprom_writer": "maybe"}, "custom_nnmodel_eeprom_writer = 'maybe'; expected yes or no"),
 ])
 def test_bad_options_are_named(tmp_path: Path, options: dict, message: str) -> None:
     with pytest.raises(NNModelError, match=message):
         Settings.parse(options, tmp_path, "native")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"stream": "501"}, "custom_nnmodel_stream = 501; the bundled MNIST test sample holds only 500 digits"),
+    ({"eeprom_writer": "yes", "storage": "ram"}, "custom_nnmodel_eeprom_writer = yes needs the first model in "
+                                                 "EEPROM .* m.nnm is in ram"),
+])
+def test_generation_errors_of_the_attiny85_options_are_one_line(tmp_path: Path, options: dict, message: str) -> None:
+    save(small_rnn(), tmp_path / "m.nnm")
+    settings, opts = _settings(tmp_path, model="m.nnm", **options)
+    with pytest.raises(NNModelError, match=message) as err:
+        generate(settings, opts, tmp_path / "out", lambda _: None)
+    assert "\n" not in str(err.value)
+
+
+def test_stream_holds_the_sample_digits_and_the_reference_logits(tmp_path: Path) -> None:
+    """custom_nnmodel_stream: the simavr_run -in file of the firmware tests, byte for byte as documented."""
+    model = small_rnn()
+    save(model, tmp_path / "m.nnm")
+    settings, options = _settings(tmp_path, model="m.nnm", storage="eeprom", stream="3")
+    generate(settings, options, tmp_path / "a", lambda _: None)
+    generate(settings, options, tmp_path / "b", lambda _: None)
+    data = (tmp_path / "a" / "nnmodel_stream.bin").read_bytes()
+    assert data == (tmp_path / "b" / "nnmodel_stream.bin").read_bytes()  # deterministic
+    digits = load_sample()
+    model_hash = int.from_bytes((tmp_path / "a" / "small_rnn.bin").read_bytes()[6:10], "little")
+    assert data[:12] == b"NS\x01\x0a\x03\x00\x1c\x1c" + model_hash.to_bytes(4, "little")
+    expected = reference.run(model, digits.images[:3])
+    record = 1 + 784 + 40
+    assert len(data) == 12 + 3 * record
+    for k in range(3):
+        rec = data[12 + k * record: 12 + (k + 1) * record]
+        assert rec[0] == digits.labels[k] and rec[1:785] == digits.images[k].tobytes()
+        assert np.array_equal(np.frombuffer(rec[785:], "<i4"), expected[k])
+
+
+def test_eeprom_writer_carries_the_image_and_goes_when_the_option_does(tmp_path: Path) -> None:
+    """custom_nnmodel_eeprom_writer: the generated writer, built on the host, restores a wiped image."""
+    save(small_rnn(), tmp_path / "m.nnm")
+    out = tmp_path / "out"
+    settings, options = _settings(tmp_path, model="m.nnm", storage="eeprom", eeprom_writer="yes")
+    generate(settings, options, out, lambda _: None)
+    table = re.search(r"nnmodel_writer_image\[\w+\] NNW_PROGMEM = \{(.*?)\};",
+                      (out / "nnmodel_eeprom_writer.c").read_text(), re.S)
+    assert table and bytes.fromhex("".join(re.findall(r"0x([0-9a-f]{2})", table.group(1)))) == (
+        out / "small_rnn.bin").read_bytes()
+    (out / "main.c").write_text(
+        '#include <string.h>\n#include "nnmodel.h"\n#include "nnmodel_eeprom_writer.h"\n'
+        "int main(void) {\n"
+        "    if (nnmodel_check() != NNRT_OK) return 1;\n"
+        "    memset(nnmodel_image, 0xFF, NNMODEL_IMAGE_BYTES);\n"
+        "    if (nnmodel_check() != NNRT_ERR_MISSING) return 2;\n"
+        "    if (nnmodel_eeprom_write() != 0) return 3;\n"
+        "    return nnmodel_check() == NNRT_OK ? 0 : 4;\n}\n")
+    exe = tmp_path / "writer"
+    subprocess.run([find_cc(), "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(out), "-I",
+                    str(REPO / "lib/nnrt/include"), *map(str, sorted(out.glob("*.c"))),
+                    str(REPO / "lib/nnrt/src/nnrt.c"), "-o", str(exe)], check=True)
+    assert subprocess.run([str(exe)]).returncode == 0
+
+    settings, options = _settings(tmp_path, model="m.nnm", storage="eeprom")
+    generate(settings, options, out, lambda _: None)
+    assert not (out / "nnmodel_eeprom_writer.c").exists(), "a stale writer would no longer match the model"
+    assert (out / "small_rnn.bin").is_file()
 
 
 def test_per_model_storage_suffix(tmp_path: Path) -> None:

@@ -92,11 +92,12 @@ def _ours(path: Path) -> bool:
         return False
 
 
-def write_outputs(out: Path, files: dict[str, bytes], name: str) -> list[Path]:
+def write_outputs(out: Path, files: dict[str, bytes], name: str, prune_images: bool = True) -> list[Path]:
     """Write every file to a temp name first, then rename them all: a failure leaves the old set.
 
     Never replaces a file nnmodel did not generate (text files carry the banner; the image files
-    count as ours when the model header beside them does).
+    count as ours when the model header beside them does). prune_images: files is the model's whole
+    set, so an image of name not among them is stale (False when adding companions to a model).
     """
     out.mkdir(parents=True, exist_ok=True)
     header_ours = _ours(out / f"{name}.h")
@@ -114,7 +115,7 @@ def write_outputs(out: Path, files: dict[str, bytes], name: str) -> list[Path]:
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
-    if header_ours:  # an image left from an earlier --storage eeprom build would now be stale
+    if header_ours and prune_images:  # an image left from an earlier --storage eeprom build is stale
         for suffix in (".bin", ".eep"):
             stale = out / f"{name}{suffix}"
             if stale.name not in files:

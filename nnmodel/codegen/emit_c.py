@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import __version__
-from ..model import Model
+from ..model import RNN, Model
 from ..targets import storage_macro
 from .image import HEADER_BYTES, build_image
 from .layout import LayerLayout, Layout
@@ -71,6 +71,11 @@ class _Emitter:
                 f" * model {self.m.name}, target {self.target}, storage {self.storage}, "
                 f"hash 0x{self.lay.model_hash:08x} */\n")
 
+    def layers(self) -> str:
+        """One word for logs and the serial INFO reply: kind:in->out:activation per layer."""
+        return ",".join(f"{'rnn' if isinstance(layer, RNN) else 'dense'}:{layer.in_features}->{layer.outputs}:"
+                        f"{layer.activation.kind}" for layer in self.m.layers)
+
     # --------------------------------------------------------------------------- header
     def header(self) -> str:
         p, P, m = self.p, self.P, self.m
@@ -99,6 +104,7 @@ extern "C" {{
 #define {P}_MACS {m.macs()}UL
 #define {P}_STORAGE "{self.storage}"
 #define {P}_LABELS {{{labels}}}
+#define {P}_LAYERS "{self.layers()}"
 {image}
 /* Streaming inference: begin, then INPUT_ROWS calls of feed_row (INPUT_COLS uint8 pixels each),
  * then finish, which writes NUM_CLASSES int32 logits (if logits != NULL) and returns the class. */
@@ -120,7 +126,7 @@ nnrt_status_t {p}_check(void);
     def alias(self) -> str:
         p, P = self.p, self.P
         names = ["INPUT_ROWS", "INPUT_COLS", "NUM_CLASSES", "HASH", "PAYLOAD_BYTES", "RAM_BYTES", "MACS",
-                 "STORAGE", "LABELS"] + (["IMAGE_BYTES"] if self.storage == "eeprom" else [])
+                 "STORAGE", "LABELS", "LAYERS"] + (["IMAGE_BYTES"] if self.storage == "eeprom" else [])
         lines = [f"#define NNMODEL_{n} {P}_{n}" for n in names]
         lines += [f"#define nnmodel_{f} {p}_{f}" for f in ("begin", "feed_row", "finish", "classify", "check")]
         if self.storage == "eeprom":

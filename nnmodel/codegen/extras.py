@@ -1,5 +1,8 @@
-"""Generated companions of the model code: embedded sample digits and golden vectors for C tests."""
+"""Generated companions of the model code: sample digits, golden vectors and the input stream for C
+tests, and the EEPROM writer's image."""
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 
@@ -144,3 +147,94 @@ def _int_rows(values: np.ndarray, per_line: int = 10) -> str:
     # INT32_MIN is not a valid literal in C: write it as an expression
     text = [f"{int(v)}" if v != -(2**31) else "(-2147483647 - 1)" for v in values]
     return "\n".join("    " + ", ".join(text[i:i + per_line]) + "," for i in range(0, len(text), per_line))
+
+
+STREAM_MAGIC = b"NS"
+STREAM_VERSION = 1
+STREAM_HEADER_BYTES = 12
+
+
+def emit_stream(model: Model, model_hash: int, images: np.ndarray, labels: np.ndarray,
+                logits: np.ndarray) -> bytes:
+    """nnmodel_stream.bin: digits and the reference's logits for simulator tests (simavr_run -in).
+
+    Header, 12 bytes: "NS", version 1, n_classes, count LE16, rows, cols, model hash LE32. Then per
+    digit: label (1 byte), rows*cols pixels row-major, n_classes int32 LE logits (nnmodel.reference).
+    The firmware reads it byte by byte, so more digits can be checked than 8 KB of flash would hold.
+    """
+    count, rows, cols = images.shape
+    head = STREAM_MAGIC + struct.pack("<BBHBBI", STREAM_VERSION, model.n_classes, count, rows, cols, model_hash)
+    pixels = np.ascontiguousarray(images, np.uint8).reshape(count, rows * cols)
+    expected = np.ascontiguousarray(logits, "<i4").reshape(count, model.n_classes)
+    body = b"".join(bytes([int(labels[k])]) + pixels[k].tobytes() + expected[k].tobytes() for k in range(count))
+    return head + body
+
+
+def emit_eeprom_writer(model: Model, image: bytes, model_hash: int) -> dict[str, str]:
+    """nnmodel_eeprom_writer.h/.c: the model's EEPROM image as flash data, and the function that writes it.
+
+    For boards whose bootloader cannot write EEPROM (Digispark's micronucleus): a writer firmware
+    carries the image in PROGMEM and copies it to the address the model code reads (its EEMEM array).
+    """
+    p, P = model.name, model.name.upper()
+    what = f"EEPROM image of {p} (hash 0x{model_hash:08x}) for an EEPROM writer firmware"
+    header = f"""{_banner(what)}#ifndef NNMODEL_EEPROM_WRITER_H
+#define NNMODEL_EEPROM_WRITER_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
+#define NNMODEL_WRITER_IMAGE_BYTES {len(image)}u
+#define NNMODEL_WRITER_HASH 0x{model_hash:08x}UL
+
+/* Writes the image to the EEPROM address {p}'s code reads (rewriting only bytes that differ, so
+ * no needless wear), then reads every byte back. Returns how many bytes differ: 0 = verified. */
+uint16_t nnmodel_eeprom_write(void);
+
+#ifdef __cplusplus
+}}
+#endif
+
+#endif /* NNMODEL_EEPROM_WRITER_H */
+"""
+    source = f"""{_banner(what)}#include "nnmodel_eeprom_writer.h"
+#include "{p}.h"
+
+#if {P}_HASH != NNMODEL_WRITER_HASH || {P}_IMAGE_BYTES != NNMODEL_WRITER_IMAGE_BYTES
+#error "nnmodel_eeprom_writer.c belongs to another generation of {p}: regenerate"
+#endif
+
+#ifdef __AVR__
+#include <avr/eeprom.h>
+#include <avr/pgmspace.h>
+#define NNW_PROGMEM PROGMEM
+#define NNW_SRC(i) pgm_read_byte(nnmodel_writer_image + (i))
+#define NNW_UPDATE(i, v) eeprom_update_byte({p}_image + (i), (v))
+#define NNW_READ(i) eeprom_read_byte({p}_image + (i))
+#else /* hosts: {p}_image is a RAM array */
+#define NNW_PROGMEM
+#define NNW_SRC(i) (nnmodel_writer_image[(i)])
+#define NNW_UPDATE(i, v) ({p}_image[(i)] = (v))
+#define NNW_READ(i) ({p}_image[(i)])
+#endif
+
+static const uint8_t nnmodel_writer_image[NNMODEL_WRITER_IMAGE_BYTES] NNW_PROGMEM = {{
+{_bytes_table(image)}
+}};
+
+uint16_t nnmodel_eeprom_write(void)
+{{
+    uint16_t i, differ = 0;
+    for (i = 0; i < NNMODEL_WRITER_IMAGE_BYTES; i++) {{
+        NNW_UPDATE(i, NNW_SRC(i));
+    }}
+    for (i = 0; i < NNMODEL_WRITER_IMAGE_BYTES; i++) {{
+        differ += NNW_READ(i) != NNW_SRC(i);
+    }}
+    return differ;
+}}
+"""
+    return {"nnmodel_eeprom_writer.h": header, "nnmodel_eeprom_writer.c": source}

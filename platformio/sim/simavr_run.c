@@ -3,10 +3,17 @@
  *
  * Protocol with the firmware (see platforms/tinyavr-sim/include/nnsim.h):
  *   GPIOR0 write  byte to stdout (console)
+ *   GPIOR0 read   next byte of the -in file (0 after its end)
  *   GPIOR1 write  command: 1 region start, 0 region stop (latch cycles),
- *                 3 latch stack high-water (bytes), 4 repaint free SRAM
+ *                 3 latch stack high-water (bytes), 4 repaint free SRAM,
+ *                 5 latch -in bytes left, 6 clear the LED log,
+ *                 7 latch LED pulses logged, 8 pop the oldest pulse (latch
+ *                 its on-time in cycles, 0 if none), 9 latch the off-time
+ *                 before the pulse popped last, 10 rewind the -in file
  *   GPIOR1 read   next byte (LSB first) of the last latched 32-bit value
  *   GPIOR2 write  exit with that code
+ * The LED observer watches PB1 (the Digispark LED): a pulse is a rising edge
+ * followed by a falling one; -led also prints each pulse on stderr.
  * Returning from main also ends the run: reaching avr-libc's _exit stops with
  * main's return value (r24), so firmware needs no exit hook.
  * Exit status: firmware's code; 124 when the cycle limit hits (a hang); 125 on
@@ -21,6 +28,7 @@
 #include <string.h>
 
 #include <simavr/avr_eeprom.h>
+#include <simavr/avr_ioport.h>
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
 #include <simavr/sim_hex.h>
@@ -31,6 +39,7 @@
 #define ADDR_CMD 0x32
 #define ADDR_EXIT 0x33
 #define PAINT 0xA5
+#define LED_LOG 1024u /* pulses kept for popping; more are counted, not kept */
 /* The start marker's own `out` (1 cycle) lies inside the region; the stop
  * marker writes r1 (always 0) so no `ldi` lands inside. Empty region = 0. */
 #define REGION_BASELINE 1
@@ -45,6 +54,14 @@ static struct {
     unsigned region_no;
     int exit_code;
     int exited;
+    uint8_t *in;  /* -in file */
+    uint32_t in_len, in_pos;
+    int led_trace; /* -led */
+    int led_level;
+    avr_cycle_count_t led_edge; /* cycle of the last edge (or of the last clear) */
+    avr_cycle_count_t led_off_before; /* off-time before the current pulse */
+    uint32_t led_on[LED_LOG], led_off[LED_LOG];
+    uint32_t led_count, led_popped, led_last_off;
 } S;
 
 static void paint(uint16_t from, uint16_t to_incl)
@@ -89,6 +106,23 @@ static void on_cmd(avr_t *avr, avr_io_addr_t addr, uint8_t v, void *p)
         if (sp >= S.heap_start) paint(S.heap_start, sp);
         break;
     }
+    case 5: latch(S.in_len - S.in_pos); break;
+    case 6:
+        S.led_count = S.led_popped = S.led_last_off = 0;
+        S.led_edge = avr->cycle; /* the next pulse's off-time counts from here */
+        break;
+    case 7: latch(S.led_count); break;
+    case 8:
+        if (S.led_popped < S.led_count && S.led_popped < LED_LOG) {
+            S.led_last_off = S.led_off[S.led_popped];
+            latch(S.led_on[S.led_popped++]);
+        } else {
+            S.led_last_off = 0;
+            latch(0);
+        }
+        break;
+    case 9: latch(S.led_last_off); break;
+    case 10: S.in_pos = 0; break;
     default: fprintf(stderr, "simavr_run: unknown command %u ignored\n", v);
     }
 }
@@ -99,6 +133,36 @@ static uint8_t on_cmd_read(avr_t *avr, avr_io_addr_t addr, void *p)
     uint8_t b = (uint8_t)(S.latched >> (8 * (S.read_idx & 3u)));
     S.read_idx++;
     return b;
+}
+
+static uint8_t on_input_read(avr_t *avr, avr_io_addr_t addr, void *p)
+{
+    (void)avr; (void)addr; (void)p;
+    return S.in_pos < S.in_len ? S.in[S.in_pos++] : 0;
+}
+
+/* PB1 level changes (the port module raises the pin's IRQ on PORTB/DDRB writes). */
+static void on_led(avr_irq_t *irq, uint32_t value, void *p)
+{
+    (void)irq; (void)p;
+    int level = (value & 1u) != 0;
+    avr_cycle_count_t now = S.avr->cycle;
+    if (level == S.led_level) return;
+    if (level) {
+        S.led_off_before = now - S.led_edge;
+    } else {
+        uint32_t on = (uint32_t)(now - S.led_edge);
+        if (S.led_count < LED_LOG) {
+            S.led_on[S.led_count] = on;
+            S.led_off[S.led_count] = (uint32_t)S.led_off_before;
+        }
+        S.led_count++;
+        if (S.led_trace)
+            fprintf(stderr, "simavr_run: led on=%lu off_before=%lu\n", (unsigned long)on,
+                    (unsigned long)S.led_off_before);
+    }
+    S.led_level = level;
+    S.led_edge = now;
 }
 
 static void on_exit_write(avr_t *avr, avr_io_addr_t addr, uint8_t v, void *p)
@@ -149,6 +213,38 @@ static int load_eeprom(const char *path)
     return 0;
 }
 
+/* The whole -in file in memory: the firmware reads it byte by byte. */
+static int load_input(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    long n = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (!f || n < 0 || fseek(f, 0, SEEK_SET) != 0 || !(S.in = malloc((size_t)n + 1u)) ||
+        fread(S.in, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "simavr_run: cannot read %s: %s\n", path, strerror(errno));
+        if (f) fclose(f);
+        return -1;
+    }
+    fclose(f);
+    S.in_len = (uint32_t)n;
+    return 0;
+}
+
+static int dump_eeprom(const char *path)
+{
+    uint32_t size = S.avr->e2end + 1u;
+    uint8_t *buf = malloc(size);
+    avr_eeprom_desc_t d = { .ee = buf, .offset = 0, .size = size };
+    FILE *f = buf ? fopen(path, "wb") : NULL;
+    /* GET copies into .ee (simavr 1.6 then returns -1 all the same: no status to check). */
+    if (f) avr_ioctl(S.avr, AVR_IOCTL_EEPROM_GET, &d);
+    int ok = f && d.ee && fwrite(d.ee, 1, size, f) == size;
+    if (f && fclose(f) != 0) ok = 0;
+    free(buf);
+    if (!ok) fprintf(stderr, "simavr_run: cannot write %s\n", path);
+    return ok ? 0 : -1;
+}
+
 static void quiet_logger(avr_t *avr, const int level, const char *fmt, va_list ap)
 {
     (void)avr;
@@ -157,7 +253,7 @@ static void quiet_logger(avr_t *avr, const int level, const char *fmt, va_list a
 
 int main(int argc, char **argv)
 {
-    const char *mcu = "attiny85", *elf = NULL, *ee = NULL;
+    const char *mcu = "attiny85", *elf = NULL, *ee = NULL, *ee_out = NULL, *in = NULL;
     unsigned long freq = 16500000UL;
     unsigned long long limit = 500000000ULL;
     int verbose = 0;
@@ -166,11 +262,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-f") && i + 1 < argc) freq = strtoul(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "-c") && i + 1 < argc) limit = strtoull(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "-ee") && i + 1 < argc) ee = argv[++i];
+        else if (!strcmp(argv[i], "-ee-out") && i + 1 < argc) ee_out = argv[++i];
+        else if (!strcmp(argv[i], "-in") && i + 1 < argc) in = argv[++i];
+        else if (!strcmp(argv[i], "-led")) S.led_trace = 1;
         else if (!strcmp(argv[i], "-v")) verbose = 1;
         else if (argv[i][0] != '-' && !elf) elf = argv[i];
         else {
-            fprintf(stderr, "usage: %s [-m mcu] [-f hz] [-c max_cycles] [-ee eeprom.bin|.eep] [-v] "
-                            "firmware.elf\n", argv[0]);
+            fprintf(stderr, "usage: %s [-m mcu] [-f hz] [-c max_cycles] [-ee eeprom.bin|.eep] "
+                            "[-ee-out dump.bin] [-in input.bin] [-led] [-v] firmware.elf\n", argv[0]);
             return 2;
         }
     }
@@ -186,6 +285,7 @@ int main(int argc, char **argv)
     fw.frequency = (uint32_t)freq; /* ignore any .mmcu frequency: one source of truth */
     avr_load_firmware(S.avr, &fw);
     if (ee && load_eeprom(ee) != 0) return 125;
+    if (in && load_input(in) != 0) return 125;
 
     S.heap_start = (uint16_t)(S.avr->ioend + 1u + fw.datasize + fw.bsssize);
 #if ELF_SYMBOLS
@@ -201,6 +301,9 @@ int main(int argc, char **argv)
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     avr_register_io_write(S.avr, ADDR_CONSOLE, on_console, NULL);
+    avr_register_io_read(S.avr, ADDR_CONSOLE, on_input_read, NULL);
+    avr_irq_t *led = avr_io_getirq(S.avr, AVR_IOCTL_IOPORT_GETIRQ('B'), IOPORT_IRQ_PIN1);
+    if (led) avr_irq_register_notify(led, on_led, NULL);
     avr_register_io_write(S.avr, ADDR_CMD, on_cmd, NULL);
     avr_register_io_read(S.avr, ADDR_CMD, on_cmd_read, NULL);
     avr_register_io_write(S.avr, ADDR_EXIT, on_exit_write, NULL);
@@ -226,6 +329,11 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "simavr_run: exit=%d cycles=%llu stack_max=%lu bytes\n", rc,
             (unsigned long long)S.avr->cycle, (unsigned long)stack_used());
+    if (S.led_trace)
+        fprintf(stderr, "simavr_run: led pulses=%lu level=%d\n", (unsigned long)S.led_count,
+                S.led_level);
+    if (ee_out && dump_eeprom(ee_out) != 0 && rc == 0) rc = 125;
+    free(S.in);
     avr_terminate(S.avr);
     return rc;
 }

@@ -92,6 +92,51 @@ static inline uint32_t nnsim_stack_used(void)
     return nnsim__read32();
 }
 
+/* ---- tinyavr-sim only (NNSIM_HAS_INPUT, NNSIM_HAS_LED): the other platforms lack them. */
+#define NNSIM_HAS_INPUT 1
+#define NNSIM_HAS_LED 1
+
+/* Input stream: the file given to simavr_run -in, read in order (0 after its end). Lets a
+ * test feed more data than 8 KB of flash could hold. */
+static inline uint8_t nnsim_in_byte(void) { return GPIOR0; }
+
+static inline void nnsim_in_read(uint8_t *buf, uint16_t n)
+{
+    while (n--) *buf++ = GPIOR0;
+}
+
+static inline uint32_t nnsim_in_left(void)
+{
+    nnsim__cmd(5);
+    return nnsim__read32();
+}
+
+static inline void nnsim_in_rewind(void) { nnsim__cmd(10); }
+
+/* LED observer on PB1: the harness logs each pulse (rising then falling edge) with its
+ * on-time and the off-time before it, in cycles. */
+static inline void nnsim_led_clear(void) { nnsim__cmd(6); }
+
+static inline uint32_t nnsim_led_pulses(void)
+{
+    nnsim__cmd(7);
+    return nnsim__read32();
+}
+
+/* Oldest pulse not popped yet: returns its on-time (0: none left) and stores the off-time
+ * that preceded it in *off_before (may be NULL). */
+static inline uint32_t nnsim_led_pop(uint32_t *off_before)
+{
+    uint32_t on;
+    nnsim__cmd(8);
+    on = nnsim__read32();
+    if (off_before) {
+        nnsim__cmd(9);
+        *off_before = nnsim__read32();
+    }
+    return on;
+}
+
 /* Stops the simulation with this exit code (returning from main does too). */
 static inline void nnsim_exit(uint8_t code)
 {

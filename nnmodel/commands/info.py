@@ -36,8 +36,10 @@ def describe(model: Model) -> list[str]:
     lines.append(f"runtime RAM: {buffers} B of static buffers + one input row ({model.input.cols} B) in the caller")
     acc = model.provenance.get("accuracy")
     if acc:
+        shown = {k: v for k, v in acc.items() if v is not None}  # val_* are None after a final fit
+        note = "" if len(shown) == len(acc) else " (no validation split: final fit on all training digits)"
         lines.append("accuracy at export: " + ", ".join(f"{k} {v:.2%}" if isinstance(v, float) else f"{k} {v}"
-                                                        for k, v in acc.items()))
+                                                        for k, v in shown.items()) + note)
     if model.provenance.get("command"):
         lines.append(f"produced by: {model.provenance['command']}")
     return lines

@@ -18,6 +18,9 @@
  * main's return value (r24), so firmware needs no exit hook.
  * Exit status: firmware's code; 124 when the cycle limit hits (a hang); 125 on
  * simulator/load errors or a crash; 2 on bad usage.
+ * EEPROM reads cost what silicon charges: simavr delivers EEDR at once, but the
+ * datasheet halts the CPU 4 cycles per read, so each EEDR read adds -ee-halt
+ * cycles (default 4; timers keep running, as in a real halt).
  * SRAM above .bss/.noinit is painted before reset so the stack high-water mark
  * needs no firmware code (printed on stderr at exit).
  */
@@ -38,6 +41,7 @@
 #define ADDR_CONSOLE 0x31
 #define ADDR_CMD 0x32
 #define ADDR_EXIT 0x33
+#define ADDR_EEDR 0x3D /* I/O 0x1D + 0x20 */
 #define PAINT 0xA5
 #define LED_LOG 1024u /* pulses kept for popping; more are counted, not kept */
 /* The start marker's own `out` (1 cycle) lies inside the region; the stop
@@ -57,6 +61,8 @@ static struct {
     uint8_t *in;  /* -in file */
     uint32_t in_len, in_pos;
     int led_trace; /* -led */
+    unsigned ee_halt; /* -ee-halt: cycles the CPU stalls per EEPROM read */
+    unsigned long ee_reads;
     int led_level;
     avr_cycle_count_t led_edge; /* cycle of the last edge (or of the last clear) */
     avr_cycle_count_t led_off_before; /* off-time before the current pulse */
@@ -165,6 +171,15 @@ static void on_led(avr_irq_t *irq, uint32_t value, void *p)
     S.led_edge = now;
 }
 
+/* The EEPROM module has already put the byte in EEDR; charge the read's CPU halt. */
+static uint8_t on_eedr_read(avr_t *avr, avr_io_addr_t addr, void *p)
+{
+    (void)p;
+    S.ee_reads++;
+    avr->cycle += S.ee_halt;
+    return avr->data[addr];
+}
+
 static void on_exit_write(avr_t *avr, avr_io_addr_t addr, uint8_t v, void *p)
 {
     (void)addr; (void)p;
@@ -254,6 +269,7 @@ static void quiet_logger(avr_t *avr, const int level, const char *fmt, va_list a
 int main(int argc, char **argv)
 {
     const char *mcu = "attiny85", *elf = NULL, *ee = NULL, *ee_out = NULL, *in = NULL;
+    S.ee_halt = 4; /* ATtiny25/45/85 datasheet, "Reading the EEPROM" */
     unsigned long freq = 16500000UL;
     unsigned long long limit = 500000000ULL;
     int verbose = 0;
@@ -265,11 +281,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-ee-out") && i + 1 < argc) ee_out = argv[++i];
         else if (!strcmp(argv[i], "-in") && i + 1 < argc) in = argv[++i];
         else if (!strcmp(argv[i], "-led")) S.led_trace = 1;
+        else if (!strcmp(argv[i], "-ee-halt") && i + 1 < argc) S.ee_halt = (unsigned)strtoul(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "-v")) verbose = 1;
         else if (argv[i][0] != '-' && !elf) elf = argv[i];
         else {
             fprintf(stderr, "usage: %s [-m mcu] [-f hz] [-c max_cycles] [-ee eeprom.bin|.eep] "
-                            "[-ee-out dump.bin] [-in input.bin] [-led] [-v] firmware.elf\n", argv[0]);
+                            "[-ee-out dump.bin] [-ee-halt cycles] [-in input.bin] [-led] [-v] firmware.elf\n", argv[0]);
             return 2;
         }
     }
@@ -307,6 +324,7 @@ int main(int argc, char **argv)
     avr_register_io_write(S.avr, ADDR_CMD, on_cmd, NULL);
     avr_register_io_read(S.avr, ADDR_CMD, on_cmd_read, NULL);
     avr_register_io_write(S.avr, ADDR_EXIT, on_exit_write, NULL);
+    avr_register_io_read(S.avr, ADDR_EEDR, on_eedr_read, NULL);
 
     int state = cpu_Running;
     while (state != cpu_Done && state != cpu_Crashed && S.avr->cycle < limit) {
@@ -327,8 +345,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "simavr_run: cycle limit %llu reached (hang?)\n", limit);
         rc = 124;
     }
-    fprintf(stderr, "simavr_run: exit=%d cycles=%llu stack_max=%lu bytes\n", rc,
-            (unsigned long long)S.avr->cycle, (unsigned long)stack_used());
+    fprintf(stderr, "simavr_run: exit=%d cycles=%llu stack_max=%lu bytes eeprom_reads=%lu\n", rc,
+            (unsigned long long)S.avr->cycle, (unsigned long)stack_used(), S.ee_reads);
     if (S.led_trace)
         fprintf(stderr, "simavr_run: led pulses=%lu level=%d\n", (unsigned long)S.led_count,
                 S.led_level);

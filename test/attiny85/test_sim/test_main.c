@@ -22,6 +22,22 @@ static void test_region_counts_exact_cycles(void)
     TEST_ASSERT_EQUAL_UINT32(5, nnsim_region_end(m));
 }
 
+static void test_eeprom_read_halts_the_cpu_four_cycles(void)
+{
+    /* out + sbi + in = 1 + 2 + 1 cycles, plus the datasheet's 4-cycle halt after the read strobe
+     * (simavr_run -ee-halt; simavr alone would count 4). */
+    uint8_t v;
+    nnsim_mark_t m = nnsim_region_begin();
+    __asm__ __volatile__("out %[ar], __zero_reg__\n\tsbi %[cr], %[re]\n\tin %[v], %[dr]"
+                         : [v] "=r"(v)
+                         : [ar] "I"(_SFR_IO_ADDR(EEARL)), [cr] "I"(_SFR_IO_ADDR(EECR)), [re] "I"(EERE),
+                           [dr] "I"(_SFR_IO_ADDR(EEDR))
+                         : "memory");
+    uint32_t cycles = nnsim_region_end(m);
+    sink = v;
+    TEST_ASSERT_EQUAL_UINT32(1 + 2 + 1 + 4, cycles);
+}
+
 static uint8_t burn_stack(uint8_t depth)
 {
     volatile uint8_t pad[16];
@@ -61,6 +77,7 @@ int main(void)
     UNITY_BEGIN();
     RUN_TEST(test_empty_region_is_zero_cycles);
     RUN_TEST(test_region_counts_exact_cycles);
+    RUN_TEST(test_eeprom_read_halts_the_cpu_four_cycles);
     RUN_TEST(test_stack_high_water_grows_with_depth);
     RUN_TEST(test_eeprom_comes_from_elf);
     RUN_TEST(test_flash_golden_vector);

@@ -480,6 +480,51 @@ static inline void nnrt_bias_s32(int32_t *acc, nnrt_wptr_t bias, uint16_t n, uin
 /* Inputs per zero-skipping pass of nnrt_mac_u8 (bounds its stack lists). */
 #define NNRT_U8_CHUNK 32u
 
+/* int8 weight * uint8 input as int32: the product fits int16 (|w*x| <= 32640), the sums may not. */
+#define NNRT_PROD(wp, xv) ((int32_t)((int8_t)NNRT_RD(wp) * (xv)))
+
+/* acc[j] += sum_i w[j*stride + i] * x[i] over n dense uint8 inputs, four outputs per pass sharing
+ * each input load, four inputs per step so the loads use constant offsets. */
+static inline void nnrt_mac_u8_dense(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint32_t stride,
+                                     const uint8_t *x, uint16_t n)
+{
+    uint16_t i, j;
+    for (j = 0; j < n_out; j += 4u, w += 4u * stride) {
+        /* Past the last output, rows repeat the last one and their sums are dropped. */
+        uint16_t r1 = j + 1u < n_out ? 1u : 0u, r2 = j + 2u < n_out ? 2u : r1, r3 = j + 3u < n_out ? 3u : r2;
+        nnrt_wptr_t w0 = w, w1 = w + r1 * stride, w2 = w + r2 * stride, w3 = w + r3 * stride;
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (i = 0; i + 3u < n; i += 4u) {
+            int16_t x0 = x[i], x1 = x[i + 1u], x2 = x[i + 2u], x3 = x[i + 3u];
+            s0 += NNRT_PROD(w0 + i, x0) + NNRT_PROD(w0 + i + 1u, x1)
+                + NNRT_PROD(w0 + i + 2u, x2) + NNRT_PROD(w0 + i + 3u, x3);
+            s1 += NNRT_PROD(w1 + i, x0) + NNRT_PROD(w1 + i + 1u, x1)
+                + NNRT_PROD(w1 + i + 2u, x2) + NNRT_PROD(w1 + i + 3u, x3);
+            s2 += NNRT_PROD(w2 + i, x0) + NNRT_PROD(w2 + i + 1u, x1)
+                + NNRT_PROD(w2 + i + 2u, x2) + NNRT_PROD(w2 + i + 3u, x3);
+            s3 += NNRT_PROD(w3 + i, x0) + NNRT_PROD(w3 + i + 1u, x1)
+                + NNRT_PROD(w3 + i + 2u, x2) + NNRT_PROD(w3 + i + 3u, x3);
+        }
+        for (; i < n; i++) {
+            int16_t xi = x[i];
+            s0 += NNRT_PROD(w0 + i, xi);
+            s1 += NNRT_PROD(w1 + i, xi);
+            s2 += NNRT_PROD(w2 + i, xi);
+            s3 += NNRT_PROD(w3 + i, xi);
+        }
+        acc[j] += s0;
+        if (r1 == 1u) {
+            acc[j + 1u] += s1;
+        }
+        if (r2 == 2u) {
+            acc[j + 2u] += s2;
+        }
+        if (r3 == 3u) {
+            acc[j + 3u] += s3;
+        }
+    }
+}
+
 /* acc[j] += sum_i w[j*stride + i] * x[i] for uint8 inputs (image pixels); int8 * uint8 fits int16
  * (|w*x| <= 32640). Zero pixels add nothing, and most MNIST pixels are 0: each chunk of inputs
  * is listed once as (offset, value) of its nonzero pixels, and every output walks only that list,
@@ -504,6 +549,11 @@ static inline void nnrt_mac_u8(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint
             }
         }
         if (n == 0) {
+            continue;
+        }
+        if (4u * n >= 3u * lim) {
+            /* Mostly nonzero: plain contiguous loads beat the list's indirection (zeros add 0). */
+            nnrt_mac_u8_dense(acc, wj, n_out, stride, x + i0, lim);
             continue;
         }
         for (j = 0; j + 3u < n_out; j += 4u, wj += 4u * stride) {

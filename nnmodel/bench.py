@@ -151,7 +151,8 @@ def attiny85_figures(ctx: BenchContext) -> Iterator[Figure]:
             try:
                 gen = fw.generate(path, work / "gen", samples=_attiny85_samples(), stream=str(ATTINY85_DIGITS))
             except NNModelError as exc:
-                print(f"# attiny85: {key} skipped: {exc}")
+                # e.g. a model too big for the EEPROM; the advice after ';' is for `nnmodel compile`
+                print(f"# attiny85: {key} skipped, the firmware cannot hold it: {str(exc).split('; ')[0]}")
                 continue
             try:
                 real = fw.sizes(fw.build(gen, work / "real.elf", sim=False))

@@ -20,7 +20,7 @@
 #endif
 
 static nnser_t proto;
-static nnser_model_t model;
+static const nnser_model_t model = NNSER_MODEL_OF_NNMODEL(nnmodel_finish);
 static nnser_io_t io;
 static bool serving = false;
 
@@ -36,22 +36,8 @@ static uint32_t clock_us(void *ctx)
     return static_cast<uint32_t>(micros());
 }
 
-static void describe_model()
+static void setup_io()
 {
-    model.name = NNMODEL_NAME;
-    model.layers = NNMODEL_LAYERS;
-    model.storage = NNMODEL_STORAGE;
-    model.hash = NNMODEL_HASH;
-    model.macs = NNMODEL_MACS;
-    model.payload_bytes = NNMODEL_PAYLOAD_BYTES;
-    model.ram_bytes = NNMODEL_RAM_BYTES;
-    model.rows = NNMODEL_INPUT_ROWS;
-    model.cols = NNMODEL_INPUT_COLS;
-    model.n_classes = NNMODEL_NUM_CLASSES;
-    model.begin = nnmodel_begin;
-    model.feed_row = nnmodel_feed_row;
-    model.finish = nnmodel_finish;
-    model.check = nnmodel_check;
     io.write = serial_write;
     io.ticks = clock_us;
     io.ticks_per_us = 1;
@@ -91,7 +77,7 @@ void setup()
         delay(10); /* USB CDC boards: give the host a moment to open the port */
     }
     Serial.printf("# nnmodel on ESP32-C3 at %lu MHz\n", static_cast<unsigned long>(getCpuFrequencyMhz()));
-    describe_model();
+    setup_io();
     if (nnser_init(&proto, &model, &io) != 0) {
         Serial.printf("# error: model %s exceeds the serial protocol's buffers (lib/nnserial limits)\n",
                       NNMODEL_NAME);

@@ -119,7 +119,7 @@ static unsigned long arg_number(const char *opt, const char *value)
 int main(int argc, char **argv)
 {
     static nnser_t proto;
-    nnser_model_t model;
+    static const nnser_model_t model = NNSER_MODEL_OF_NNMODEL(finish);
     nnser_io_t io;
     int in_fd = 0, slave = -1, use_stdio = 0, i;
     unsigned long timeout_ms = 0, quiet_ms = 0;
@@ -142,20 +142,6 @@ int main(int argc, char **argv)
         }
     }
 
-    model.name = NNMODEL_NAME;
-    model.layers = NNMODEL_LAYERS;
-    model.storage = NNMODEL_STORAGE;
-    model.hash = NNMODEL_HASH;
-    model.macs = NNMODEL_MACS;
-    model.payload_bytes = NNMODEL_PAYLOAD_BYTES;
-    model.ram_bytes = NNMODEL_RAM_BYTES;
-    model.rows = NNMODEL_INPUT_ROWS;
-    model.cols = NNMODEL_INPUT_COLS;
-    model.n_classes = NNMODEL_NUM_CLASSES;
-    model.begin = nnmodel_begin;
-    model.feed_row = nnmodel_feed_row;
-    model.finish = finish;
-    model.check = nnmodel_check;
     io.write = write_all;
     io.ticks = ticks_ns;
     io.ticks_per_us = 1000u;

@@ -57,6 +57,13 @@ typedef struct {
     nnrt_status_t (*check)(void);
 } nnser_model_t;
 
+/* The nnser_model_t of the model in the generated nnmodel.h (include it first), as a constant
+ * initializer; `finish_fn` is nnmodel_finish or a wrapper around it. */
+#define NNSER_MODEL_OF_NNMODEL(finish_fn)                                                          \
+    {NNMODEL_NAME, NNMODEL_LAYERS, NNMODEL_STORAGE, NNMODEL_HASH, NNMODEL_MACS,                    \
+     NNMODEL_PAYLOAD_BYTES, NNMODEL_RAM_BYTES, NNMODEL_INPUT_ROWS, NNMODEL_INPUT_COLS,             \
+     NNMODEL_NUM_CLASSES, nnmodel_begin, nnmodel_feed_row, (finish_fn), nnmodel_check}
+
 /* Where replies go, and an optional clock that times the model calls: a free-running uint32
  * counter (micros() on Arduino: ticks_per_us = 1; nanoseconds on a host: 1000). Only the calls
  * into the model are timed, not the wait for bytes; the reply's `us` is their sum. */

@@ -15,7 +15,7 @@
 #define IMAGE_BYTES (NNMODEL_INPUT_ROWS * NNMODEL_INPUT_COLS)
 
 static nnser_t proto;
-static nnser_model_t model;
+static const nnser_model_t model = NNSER_MODEL_OF_NNMODEL(nnmodel_finish);
 static nnser_io_t io;
 static char out[4096];
 static size_t out_len;
@@ -36,20 +36,6 @@ static void capture(void *ctx, const char *text, size_t n)
 
 void setUp(void)
 {
-    model.name = NNMODEL_NAME;
-    model.layers = NNMODEL_LAYERS;
-    model.storage = NNMODEL_STORAGE;
-    model.hash = NNMODEL_HASH;
-    model.macs = NNMODEL_MACS;
-    model.payload_bytes = NNMODEL_PAYLOAD_BYTES;
-    model.ram_bytes = NNMODEL_RAM_BYTES;
-    model.rows = NNMODEL_INPUT_ROWS;
-    model.cols = NNMODEL_INPUT_COLS;
-    model.n_classes = NNMODEL_NUM_CLASSES;
-    model.begin = nnmodel_begin;
-    model.feed_row = nnmodel_feed_row;
-    model.finish = nnmodel_finish;
-    model.check = nnmodel_check;
     io.write = capture;
     io.ticks = NULL; /* us=0: replies are fully predictable */
     io.ticks_per_us = 1;

@@ -177,8 +177,8 @@ def test_split_seed_fixes_the_validation_digits_whatever_the_seed(digits) -> Non
     base = TrainConfig(epochs=1, lr=3e-3, float_epochs=0)
     # Labels are the only per-digit signal the result keeps: relabel the validation digits of seed 4's
     # split and see which runs notice (their val accuracy changes).
-    from nnmodel.train.trainer import split_indices
-    _, va4 = split_indices(len(labels), 0.1, np.random.default_rng(np.random.SeedSequence(4).spawn(5)[0]))
+    from nnmodel.train.trainer import validation_split
+    _, va4 = validation_split(len(labels), 0.1, 4)
     wrong = labels.copy()
     wrong[va4] = (wrong[va4] + 1) % 10
     def val(cfg: TrainConfig, lab: np.ndarray) -> float:
@@ -207,8 +207,8 @@ def test_ema_keeps_an_average_that_differs_from_the_raw_weights(digits) -> None:
     np.testing.assert_array_equal(w_avg, again.network.params[0]["w"])  # still deterministic
     # The kept weights are the ones judged: re-measuring them gives the reported val accuracy.
     model = avg.network.quantize("t")
-    from nnmodel.train.trainer import split_indices
-    _, va = split_indices(600, 0.1, np.random.default_rng(np.random.SeedSequence(1).spawn(5)[0]))
+    from nnmodel.train.trainer import validation_split
+    _, va = validation_split(600, 0.1, 1)
     acc = float(np.mean(np.argmax(reference.run(model, images[:600][va]), axis=1) == labels[:600][va]))
     assert acc == pytest.approx(avg.val_int)
 

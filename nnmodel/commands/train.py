@@ -169,8 +169,6 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.teacher) != (args.distill > 0):
         raise NNModelError("--teacher and --distill go together: e.g. --teacher models/mnist_mlp_esp32c3.nnm "
                            "--distill 0.5")
-    holdout = _holdout(args, len(labels))
-    teacher = _teacher(args.teacher, images, labels, holdout) if args.teacher else None
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, schedule=args.schedule, warmup=args.warmup,
                       l2=args.l2, dropout=args.dropout, clip=args.clip, float_epochs=args.float_epochs,
                       calib_percentile=args.calib_percentile, val_split=args.val_split, patience=args.patience,
@@ -178,6 +176,9 @@ def run(args: argparse.Namespace) -> int:
                       init_ih=args.init_ih, distill=args.distill, temperature=args.temperature,
                       restarts=args.restarts, screen_epochs=args.screen_epochs, split_seed=args.split_seed,
                       ema=args.ema)
+    # Which digits this run holds out, recorded so that a student can check its teachers.
+    holdout = {"split_seed": cfg.holdout_seed, "val_split": args.val_split, "digits": len(labels)}
+    teacher = _teacher(args.teacher, images, labels, holdout) if args.teacher else None
     if not args.quiet:
         n_val = int(round(len(labels) * args.val_split))
         print(f"training {args.arch} on {len(labels) - n_val} digits of {data.source} ({n_val} held out for "
@@ -202,8 +203,7 @@ def run(args: argparse.Namespace) -> int:
     provenance["accuracy"] = accuracy
     save(model, args.out, overwrite=args.force)
     test = "n/a (no test split in --data)" if accuracy["test_int"] is None else f"{accuracy['test_int']:.2%}"
-    val = ("no validation split (final fit, last epoch"
-           if result.val_int is None or result.val_float is None else
+    val = ("no validation split (final fit, last epoch" if result.val_int is None else
            f"val {result.val_float:.2%} float, {result.val_int:.2%} int (best epoch")
     print(f"saved {args.out}: {val} {result.best_epoch}); test {test} int; {model.macs()} MACs; {result.seconds:.1f} s")
     return 0
@@ -211,12 +211,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
-
-
-def _holdout(args: argparse.Namespace, n: int) -> dict:
-    """Which digits this run holds out for validation, recorded so a student can check its teachers."""
-    return {"split_seed": args.split_seed if args.split_seed >= 0 else args.seed,
-            "val_split": args.val_split, "digits": n}
 
 
 def _teacher(paths: str, images: np.ndarray, labels: np.ndarray, holdout: dict) -> Callable[[np.ndarray], np.ndarray]:

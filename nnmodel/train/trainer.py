@@ -65,6 +65,11 @@ class TrainConfig:
     seed: int = 0
 
     @property
+    def holdout_seed(self) -> int:
+        """The seed that picks the validation digits."""
+        return self.split_seed if self.split_seed >= 0 else self.seed
+
+    @property
     def n_float_epochs(self) -> int:
         return self.float_epochs if self.float_epochs >= 0 else max(1, self.epochs // 10)
 
@@ -90,6 +95,11 @@ class TrainResult:
     history: list[EpochStats]
     n_train: int
     n_val: int
+
+
+def validation_split(n: int, val_split: float, holdout_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (train, val) indices of a run whose validation digits come from `holdout_seed`."""
+    return split_indices(n, val_split, np.random.default_rng(np.random.SeedSequence(holdout_seed).spawn(1)[0]))
 
 
 def split_indices(n: int, val_split: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -176,10 +186,9 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
     if cfg.distill and teacher is None:
         raise ValueError("cfg.distill > 0 needs a teacher")
     seeds = np.random.SeedSequence(cfg.seed)
-    split_rng, init_rng, order_rng, aug_rng, drop_rng = (np.random.default_rng(s) for s in seeds.spawn(5))
-    if cfg.split_seed >= 0:  # the same held-out digits whatever `seed` is (as `seed = split_seed` gives)
-        split_rng = np.random.default_rng(np.random.SeedSequence(cfg.split_seed).spawn(5)[0])
-    tr, va = split_indices(len(labels), cfg.val_split, split_rng)
+    # The first child is the split's (validation_split draws it from holdout_seed, the same when unset).
+    _, init_rng, order_rng, aug_rng, drop_rng = (np.random.default_rng(s) for s in seeds.spawn(5))
+    tr, va = validation_split(len(labels), cfg.val_split, cfg.holdout_seed)
     x_tr, y_tr, x_va, y_va = images[tr], labels[tr].astype(np.int64), images[va], labels[va].astype(np.int64)
     # val_split = 0 is the final fit on every digit, with settings chosen earlier on a split: no
     # selection is possible, so the last epoch is kept.
@@ -241,15 +250,16 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
         history.append(stats)
         if progress:
             progress(stats)
-        if qat and (not has_val or best is None or val_int > best[0]):  # no validation: the last epoch
-            best = (val_int if has_val else -1.0, epoch + 1, copy.deepcopy(net.params), list(net.out_scales))
+        if val_int is not None and (best is None or val_int > best[0]):
+            best = (val_int, epoch + 1, copy.deepcopy(net.params), list(net.out_scales))
         net.params = raw
         if cfg.patience and best is not None and epoch + 1 - best[1] >= cfg.patience:
             break
+    seconds = time.perf_counter() - start
+    if not has_val:  # a final fit keeps the last epoch (its averaged weights, if averaging)
+        net.params = averaged if averaged is not None else net.params
+        return TrainResult(net, cfg.epochs, None, None, seconds, history, len(y_tr), 0)
     assert best is not None  # float_epochs < epochs guarantees one QAT epoch
     net.params, net.out_scales = best[2], best[3]
-    seconds = time.perf_counter() - start
-    if not has_val:
-        return TrainResult(net, best[1], None, None, seconds, history, len(y_tr), 0)
     val_float = _accuracy(float_logits(net, x_va), y_va)
     return TrainResult(net, best[1], val_float, best[0], seconds, history, len(y_tr), len(y_va))

@@ -489,15 +489,13 @@ static inline void nnrt_mac_u8_dense(int32_t *acc, nnrt_wptr_t w, uint16_t n_out
                                      const uint8_t *x, uint16_t n)
 {
     uint16_t i, j;
-    for (j = 0; j < n_out; j += 4u, w += 4u * stride) {
-        /* Past the last output, rows repeat the last one and their sums are dropped. */
-        uint16_t r1 = j + 1u < n_out ? 1u : 0u, r2 = j + 2u < n_out ? 2u : r1, r3 = j + 3u < n_out ? 3u : r2;
-        nnrt_wptr_t w0 = w, w1 = w + r1 * stride, w2 = w + r2 * stride, w3 = w + r3 * stride;
+    for (j = 0; j + 3u < n_out; j += 4u, w += 4u * stride) {
+        nnrt_wptr_t w1 = w + stride, w2 = w1 + stride, w3 = w2 + stride;
         int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         for (i = 0; i + 3u < n; i += 4u) {
             int16_t x0 = x[i], x1 = x[i + 1u], x2 = x[i + 2u], x3 = x[i + 3u];
-            s0 += NNRT_PROD(w0 + i, x0) + NNRT_PROD(w0 + i + 1u, x1)
-                + NNRT_PROD(w0 + i + 2u, x2) + NNRT_PROD(w0 + i + 3u, x3);
+            s0 += NNRT_PROD(w + i, x0) + NNRT_PROD(w + i + 1u, x1)
+                + NNRT_PROD(w + i + 2u, x2) + NNRT_PROD(w + i + 3u, x3);
             s1 += NNRT_PROD(w1 + i, x0) + NNRT_PROD(w1 + i + 1u, x1)
                 + NNRT_PROD(w1 + i + 2u, x2) + NNRT_PROD(w1 + i + 3u, x3);
             s2 += NNRT_PROD(w2 + i, x0) + NNRT_PROD(w2 + i + 1u, x1)
@@ -506,22 +504,22 @@ static inline void nnrt_mac_u8_dense(int32_t *acc, nnrt_wptr_t w, uint16_t n_out
                 + NNRT_PROD(w3 + i + 2u, x2) + NNRT_PROD(w3 + i + 3u, x3);
         }
         for (; i < n; i++) {
-            int16_t xi = x[i];
-            s0 += NNRT_PROD(w0 + i, xi);
-            s1 += NNRT_PROD(w1 + i, xi);
-            s2 += NNRT_PROD(w2 + i, xi);
-            s3 += NNRT_PROD(w3 + i, xi);
+            s0 += NNRT_PROD(w + i, x[i]);
+            s1 += NNRT_PROD(w1 + i, x[i]);
+            s2 += NNRT_PROD(w2 + i, x[i]);
+            s3 += NNRT_PROD(w3 + i, x[i]);
         }
         acc[j] += s0;
-        if (r1 == 1u) {
-            acc[j + 1u] += s1;
+        acc[j + 1u] += s1;
+        acc[j + 2u] += s2;
+        acc[j + 3u] += s3;
+    }
+    for (; j < n_out; j++, w += stride) {
+        int32_t s0 = 0;
+        for (i = 0; i < n; i++) {
+            s0 += NNRT_PROD(w + i, x[i]);
         }
-        if (r2 == 2u) {
-            acc[j + 2u] += s2;
-        }
-        if (r3 == 3u) {
-            acc[j + 3u] += s3;
-        }
+        acc[j] += s0;
     }
 }
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NNModelError
+from .hostc import WARNINGS as STRICT  # the flags of platformio.ini's [strict]
 from .paths import repo_root, runtime_dir
 
 F_CPU = 16_500_000  # Digispark / env attiny85 (internal PLL, OSCCAL tuned)
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror"]  # platformio.ini [strict]
 # atmelavr's builder/frameworks/_bare.py, then the env's build_flags (later -std wins)
 REAL_FLAGS = ["-mmcu=attiny85", "-Os", "-std=gnu11", "-fno-fat-lto-objects", "-ffunction-sections",
               "-fdata-sections", "-flto", "-fuse-linker-plugin", "-Wl,--gc-sections"]
@@ -125,11 +125,6 @@ class SimRun:
         if not m:
             raise NNModelError(f"simavr_run printed no stack high-water: {self.stderr[-200:]}")
         return int(m.group(1))
-
-    @property
-    def regions(self) -> list[int]:
-        """Cycles of each nnsim region, in order."""
-        return [int(c) for c in re.findall(r"region \d+ cycles=(\d+)", self.stderr)]
 
     @property
     def led_pulses(self) -> list[tuple[int, int]]:

@@ -144,12 +144,15 @@ def attiny85_figures(ctx: BenchContext) -> Iterator[Figure]:
     if why:
         print(f"# attiny85: {why}; skipped")
         return
-    firmware_done = False
-    for (key, model), path in zip(ctx.models, ctx.paths):
-        with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
-            work = Path(tmp)
+    samples, firmware_done = _attiny85_samples(), False
+    with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
+        harness = fw.build_harness(Path(tmp))
+        driver_c = Path(tmp) / "driver.c"
+        driver_c.write_text(fw.BENCH_DRIVER)
+        for (key, _), path in zip(ctx.models, ctx.paths):
+            work = Path(tmp) / key
             try:
-                gen = fw.generate(path, work / "gen", samples=_attiny85_samples(), stream=str(ATTINY85_DIGITS))
+                gen = fw.generate(path, work / "gen", samples=samples, stream=str(ATTINY85_DIGITS))
             except NNModelError as exc:
                 # e.g. a model too big for the EEPROM; the advice after ';' is for `nnmodel compile`
                 print(f"# attiny85: {key} skipped, the firmware cannot hold it: {str(exc).split('; ')[0]}")
@@ -163,15 +166,12 @@ def attiny85_figures(ctx: BenchContext) -> Iterator[Figure]:
                     yield Figure("attiny85.firmware.flash_bytes", real.flash, "bytes")
                     firmware_done = True
                 yield Figure(f"attiny85.{key}.eeprom_bytes", real.eeprom, "bytes")
-            harness = fw.build_harness(work)
             sim_elf = fw.build(gen, work / "sim.elf", sim=True)
             run = fw.run(harness, sim_elf)
             if run.returncode != 0:
                 raise NNModelError(f"attiny85 firmware of {key} exited {run.returncode} in simavr: {run.stdout[-200:]}")
             yield Figure(f"attiny85_sim.{key}.sram_peak_bytes", fw.sizes(sim_elf).sram_static + run.stack_max, "bytes")
-            (work / "driver.c").write_text(fw.BENCH_DRIVER)
-            driver = fw.build(gen, work / "driver.elf", sim=True,
-                              sources=[fw.source_dir() / "app.c", work / "driver.c"])
+            driver = fw.build(gen, work / "driver.elf", sim=True, sources=[fw.source_dir() / "app.c", driver_c])
             run = fw.run(harness, driver, "-in", str(gen / "nnmodel_stream.bin"))
             cycles = [int(c) for c in re.findall(r"^cycles (\d+)$", run.stdout, re.M)]
             if run.returncode != 0 or len(cycles) != ATTINY85_DIGITS:

@@ -112,7 +112,7 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
         return False
     marker.unlink(missing_ok=True)  # an interrupted generation must not look complete
 
-    from .codegen import _ours, compile_model, write_outputs
+    from .codegen import compile_model, write_outputs
     from .codegen.extras import emit_eeprom_writer, emit_golden, emit_samples, emit_stream
     from .codegen.image import build_image
     from .datasets import load_idx_pair, load_sample
@@ -166,11 +166,11 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
             files.update({k: v.encode() for k, v in emit_golden(models, expected, storages).items()})
         log(f"nnmodel: embedded {len(images)} sample digits" + (" and golden logits" if settings.golden else ""))
     if files:
-        write_outputs(out_dir, files, models[0].name, prune_images=False)  # keep the model's .bin/.eep
+        write_outputs(out_dir, files, models[0].name)
     # Left from an earlier build with the option on: the writer would no longer match the model.
     for name in ("nnmodel_eeprom_writer.h", "nnmodel_eeprom_writer.c", "nnmodel_stream.bin"):
-        if name not in files and (out_dir / name).exists() and _ours(out_dir / f"{models[0].name}.h"):
-            (out_dir / name).unlink()
+        if name not in files:
+            (out_dir / name).unlink(missing_ok=True)
     marker.write_text(digest + "\n")
     return True
 

@@ -81,7 +81,13 @@ def compile_model(model: Model, *, target: str, storage: str | None, out_dir: st
         image = build_image(layout.payload, layout.model_hash)
         files[f"{model.name}.bin"] = image
         files[f"{model.name}.eep"] = intel_hex(image).encode()
-    return CompileResult(write_outputs(Path(out_dir), files, model.name), layout, fp)
+    out = Path(out_dir)
+    header_ours = _ours(out / f"{model.name}.h")
+    written = write_outputs(out, files, model.name)
+    if header_ours and storage != "eeprom":  # an image left from an earlier --storage eeprom build is stale
+        for suffix in (".bin", ".eep"):
+            (out / f"{model.name}{suffix}").unlink(missing_ok=True)
+    return CompileResult(written, layout, fp)
 
 
 def _ours(path: Path) -> bool:
@@ -92,12 +98,11 @@ def _ours(path: Path) -> bool:
         return False
 
 
-def write_outputs(out: Path, files: dict[str, bytes], name: str, prune_images: bool = True) -> list[Path]:
+def write_outputs(out: Path, files: dict[str, bytes], name: str) -> list[Path]:
     """Write every file to a temp name first, then rename them all: a failure leaves the old set.
 
     Never replaces a file nnmodel did not generate (text files carry the banner; the image files
-    count as ours when the model header beside them does). prune_images: files is the model's whole
-    set, so an image of name not among them is stale (False when adding companions to a model).
+    count as ours when the model header beside them does).
     """
     out.mkdir(parents=True, exist_ok=True)
     header_ours = _ours(out / f"{name}.h")
@@ -115,9 +120,4 @@ def write_outputs(out: Path, files: dict[str, bytes], name: str, prune_images: b
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
-    if header_ours and prune_images:  # an image left from an earlier --storage eeprom build is stale
-        for suffix in (".bin", ".eep"):
-            stale = out / f"{name}{suffix}"
-            if stale.name not in files:
-                stale.unlink(missing_ok=True)
     return [out / fname for fname in files]

@@ -151,7 +151,6 @@ def _int_rows(values: np.ndarray, per_line: int = 10) -> str:
 
 STREAM_MAGIC = b"NS"
 STREAM_VERSION = 1
-STREAM_HEADER_BYTES = 12
 
 
 def emit_stream(model: Model, model_hash: int, images: np.ndarray, labels: np.ndarray,

@@ -65,18 +65,24 @@ class HostBuild:
         return proc.stdout
 
 
+def run_compiler(cmd: list[str], what: str) -> None:
+    """Run a compiler or linker; on failure an NNModelError `what: <its first error line>`."""
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["?"])[0]
+        raise NNModelError(f"{what}: {first}")
+
+
 def build(model: Model, workdir: Path, *, storage: str = "ram", opt: str = "-O2",
-          extra_flags: list[str] | None = None, source: str = "") -> HostBuild:
-    """Generate the model for the native target into workdir and link it with the runtime and driver."""
+          extra_flags: list[str] | None = None, source: str = "", program: list[Path] | None = None) -> HostBuild:
+    """Generate the model for the native target into workdir and link it with the runtime and a program:
+    the host driver, or the C sources in `program` (the HostBuild's run methods need the driver)."""
     gen = Path(workdir) / "gen"
     compile_model(model, target="native", storage=storage, out_dir=gen, source=source)
     rt = runtime_dir()
     exe = Path(workdir) / ("driver.exe" if os.name == "nt" else "driver")
     cmd = [find_cc(), *WARNINGS, opt, *(extra_flags or []), "-I", str(gen), "-I", str(rt / "include"),
-           str(gen / f"{model.name}.c"), *map(str, sorted((rt / "src").glob("*.c"))), str(host_driver()),
-           "-o", str(exe)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        first = (proc.stderr.strip().splitlines() or ["?"])[0]
-        raise NNModelError(f"{model.name}: the host C compiler failed: {first}")
+           str(gen / f"{model.name}.c"), *map(str, sorted((rt / "src").glob("*.c"))),
+           *map(str, program or [host_driver()]), "-o", str(exe)]
+    run_compiler(cmd, f"{model.name}: the host C compiler failed")
     return HostBuild(exe, model.n_classes, model.input.size)

@@ -20,6 +20,7 @@ import numpy as np
 from .codegen import compile_model
 from .codegen.extras import emit_samples
 from .errors import NNModelError
+from .hostc import run_compiler
 from .model import Model
 from .paths import PACKAGE_DIR, runtime_dir
 
@@ -27,12 +28,18 @@ GCC = "riscv64-unknown-elf-gcc"
 QEMU = "qemu-system-riscv32"
 PACKAGES = "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
 ARCH = ["-march=rv32imc", "-mabi=ilp32", "-misa-spec=2.2", "--specs=picolibc.specs"]
+SEMIHOSTING = ["--oslib=semihost", "--crt0=semihost"]  # stdio to the host; main's return is QEMU's exit status
+MEMORY = ["-Wl,--defsym=__flash=0x80000000", "-Wl,--defsym=__flash_size=0x100000",  # board rv32imc_virt
+          "-Wl,--defsym=__ram=0x80100000", "-Wl,--defsym=__ram_size=0x100000"]
 CFLAGS = [*ARCH, "-std=c99", "-Os", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra", "-Werror"]
-LDFLAGS = [*ARCH, "-Os", "--oslib=semihost", "--crt0=semihost", "-Wl,--gc-sections",
-           "-Wl,--defsym=__flash=0x80000000", "-Wl,--defsym=__flash_size=0x100000",
-           "-Wl,--defsym=__ram=0x80100000", "-Wl,--defsym=__ram_size=0x100000"]
+LDFLAGS = [*ARCH, "-Os", *SEMIHOSTING, "-Wl,--gc-sections", *MEMORY]
 QEMU_ARGS = ["-machine", "virt", "-nographic", "-bios", "none", "-icount", "shift=0",
              "-semihosting-config", "enable=on,target=native"]
+
+
+def qemu_command(elf: Path) -> list[str]:
+    """Run a semihosted RV32 program in QEMU virt, counting instructions exactly (as platformio.ini does)."""
+    return [QEMU, *QEMU_ARGS, "-kernel", str(elf)]
 
 # Input sections by the memory they take: initialised data needs flash (its image) and RAM.
 FLASH_ONLY = (".text", ".rodata", ".srodata")
@@ -84,7 +91,7 @@ class Rv32Build:
 
     def measure(self, timeout: float = 600.0) -> Measurement:
         try:
-            proc = subprocess.run([QEMU, *QEMU_ARGS, "-kernel", str(self.elf)], stdin=subprocess.DEVNULL,
+            proc = subprocess.run(qemu_command(self.elf), stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise NNModelError(f"{self.elf}: QEMU did not finish within {timeout:g} s") from None
@@ -118,20 +125,13 @@ def build(model: Model, workdir: Path, images: np.ndarray, labels: np.ndarray, s
              "bench.o": PACKAGE_DIR / "host" / "rv32_bench.c"}
     units.update({f"nnrt_{src.stem}.o": src for src in sorted((rt / "src").glob("*.c"))})
     for obj, src in units.items():
-        _run([GCC, *CFLAGS, "-I", str(gen), "-I", str(rt / "include"), "-c", str(src), "-o", str(workdir / obj)],
-             f"{model.name}: the RV32 compiler failed on {src.name}")
+        run_compiler([GCC, *CFLAGS, "-I", str(gen), "-I", str(rt / "include"), "-c", str(src), "-o", str(workdir / obj)],
+                     f"{model.name}: the RV32 compiler failed on {src.name}")
     elf, map_file = workdir / "bench.elf", workdir / "bench.map"
-    _run([GCC, *LDFLAGS, f"-Wl,-Map={map_file}", *(str(workdir / o) for o in units), "-o", str(elf)],
-         f"{model.name}: the RV32 link failed")
+    run_compiler([GCC, *LDFLAGS, f"-Wl,-Map={map_file}", *(str(workdir / o) for o in units), "-o", str(elf)],
+                 f"{model.name}: the RV32 link failed")
     objects = tuple(o for o in units if o == "model.o" or o.startswith("nnrt_"))
     return Rv32Build(elf, map_file, model.n_classes, objects)
-
-
-def _run(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        first = (proc.stderr.strip().splitlines() or ["?"])[0]
-        raise NNModelError(f"{what}: {first}")
 
 
 _ENTRY = re.compile(r"^ (?P<name>[.\w]\S*|COMMON)?\s+0x(?P<addr>[0-9a-fA-F]+)\s+0x(?P<size>[0-9a-fA-F]+)\s+(?P<file>\S.*)$")

@@ -16,36 +16,34 @@ import numpy as np
 import pytest
 from conftest import REPO, small_mlp
 
-from nnmodel import load, reference, save
+from nnmodel import hostc, load, reference, save
 from nnmodel.cli import main
-from nnmodel.codegen import compile_model
 from nnmodel.datasets import load_sample
 from nnmodel.device import Classification, DeviceClient, DeviceInfo, ProtocolError, classify_frame
-from nnmodel.hostc import WARNINGS, find_cc
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals are POSIX")
 serial = pytest.importorskip("serial", reason="device-eval needs pyserial (pip install 'nnmodel[device]')")
 
 MODEL = REPO / "models" / "mnist_mlp_esp32c3.nnm"
+SAMPLE = load_sample()
+NNSERIAL = REPO / "lib" / "nnserial"
 
 
 def build_device(model_path: Path, out: Path) -> Path:
     """The same sources as `pio run -e native_device`, compiled directly (no PlatformIO needed)."""
-    gen = out / "gen"
-    compile_model(load(model_path), target="native", storage="ram", out_dir=gen)
-    exe = out / "device"
-    sources = [*gen.glob("*.c"), *(REPO / "lib" / "nnrt" / "src").glob("*.c"),
-               *(REPO / "lib" / "nnserial" / "src").glob("*.c"), REPO / "src" / "native_device" / "main.c"]
-    cmd = [find_cc(), *WARNINGS, "-O2", "-I", str(gen), "-I", str(REPO / "lib" / "nnrt" / "include"),
-           "-I", str(REPO / "lib" / "nnserial" / "include"), *map(str, sources), "-o", str(exe)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return exe
+    program = [*(NNSERIAL / "src").glob("*.c"), REPO / "src" / "native_device" / "main.c"]
+    return hostc.build(load(model_path), out, extra_flags=["-I", str(NNSERIAL / "include")], program=program).exe
 
 
 @pytest.fixture(scope="session")
 def device_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_device(MODEL, tmp_path_factory.mktemp("device"))
+
+
+@pytest.fixture(scope="module")
+def sample_logits() -> np.ndarray:
+    """nnmodel.reference's logits of MODEL for the bundled sample digits."""
+    return reference.run(load(MODEL), SAMPLE.images)
 
 
 @pytest.fixture(scope="session")
@@ -83,13 +81,12 @@ def nnmodel_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProc
                           timeout=120)
 
 
-def test_device_eval_matches_the_reference_on_100_digits(port: str, tmp_path: Path, capsys) -> None:
+def test_device_eval_matches_the_reference_on_100_digits(port: str, tmp_path: Path, sample_logits: np.ndarray,
+                                                         capsys) -> None:
     table = tmp_path / "latency.csv"
     assert main(["device-eval", "--port", port, "--limit", "100", "--csv", str(table)]) == 0
     text = capsys.readouterr().out
-    sample = load_sample()
-    logits = reference.run(load(MODEL), sample.images[:100])
-    correct = int((logits.argmax(axis=1) == sample.labels[:100]).sum())
+    correct = int((sample_logits[:100].argmax(axis=1) == SAMPLE.labels[:100]).sum())
     assert f"device {port}: mnist_mlp_esp32c3 hash 0x" in text and "(matches " in text
     assert f"accuracy on device: {correct}/100 = {correct:.2f}%" in text
     assert "logits identical to nnmodel.reference: 100/100" in text
@@ -106,16 +103,16 @@ def test_device_eval_with_an_mnist_folder(port: str, mnist_dir: Path, capsys) ->
     assert "logits identical to nnmodel.reference: 300/300" in capsys.readouterr().out
 
 
-def test_a_corrupting_device_is_reported_image_by_image(device_exe: Path, capsys) -> None:
+def test_a_corrupting_device_is_reported_image_by_image(device_exe: Path, sample_logits: np.ndarray, capsys) -> None:
     with serve(device_exe, "--corrupt-every", "7") as p:
         assert main(["device-eval", "--port", p, "--limit", "50"]) == 1
     text = capsys.readouterr().out
     assert "logits identical to nnmodel.reference: 43/50" in text and "mismatches: 7" in text
     listed = [int(line.split()[2]) for line in text.splitlines() if line.startswith("mismatch: image ")]
     assert listed == [6, 13, 20, 27, 34, 41, 48]
-    logits = reference.run(load(MODEL), load_sample().images[6:7])[0].tolist()
+    logits = sample_logits[6].tolist()
     bad = [logits[0] + 1] + logits[1:]
-    assert f"mismatch: image 6 (label {load_sample().labels[6]}): device class" in text
+    assert f"mismatch: image 6 (label {SAMPLE.labels[6]}): device class" in text
     assert f"logits {bad} | reference class {int(np.argmax(logits))} logits {logits}" in text
 
 
@@ -191,7 +188,7 @@ class Raw:
         assert self.line(0.2) is None, "exactly one reply per frame"
 
 
-IMAGE = load_sample().images[0].tobytes()
+IMAGE = SAMPLE.images[0].tobytes()
 CRC = binascii.crc_hqx(IMAGE, 0xFFFF)
 
 
@@ -208,13 +205,13 @@ CRC = binascii.crc_hqx(IMAGE, 0xFFFF)
 ], ids=["short-length", "bad-checksum", "no-checksum", "oversize-length", "binary-garbage", "oversize-line",
         "unknown-command", "bad-ping"])
 def test_malformed_frames_get_one_documented_error_and_the_device_keeps_answering(
-        port: str, frame: bytes, reply: str) -> None:
+        port: str, frame: bytes, reply: str, sample_logits: np.ndarray) -> None:
     raw = Raw(port)
     raw.alive()
     assert raw.ask(frame) == reply
     raw.alive()
     got = Classification.parse(raw.ask(classify_frame(IMAGE)), 10)
-    assert list(got.logits) == reference.run(load(MODEL), load_sample().images[:1])[0].tolist()
+    assert list(got.logits) == sample_logits[0].tolist()
 
 
 def test_a_truncated_frame_times_out_and_the_next_frame_is_served(port: str) -> None:

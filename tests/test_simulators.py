@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO
 from randmodels import random_images, random_model
 
-from nnmodel import NNModelError, reference
+from nnmodel import NNModelError, reference, rv32
 from nnmodel.codegen import compile_model
 
 PLATFORMS = REPO / "platformio" / "platforms"
@@ -75,9 +75,7 @@ TOOLS = {
     },
     "rv32": {
         "target": "esp32c3", "storages": ("flash", "ram"),
-        "cc": ["riscv64-unknown-elf-gcc", "-march=rv32imc", "-mabi=ilp32", "-misa-spec=2.2", "--specs=picolibc.specs",
-               "--oslib=semihost", "--crt0=semihost", "-O2", "-Wl,--defsym=__flash=0x80000000",
-               "-Wl,--defsym=__flash_size=0x100000", "-Wl,--defsym=__ram=0x80100000", "-Wl,--defsym=__ram_size=0x100000"],
+        "cc": [rv32.GCC, *rv32.ARCH, *rv32.SEMIHOSTING, "-O2", *rv32.MEMORY],
         "include": PLATFORMS / "rv32-qemu-sim" / "include",
     },
 }
@@ -94,14 +92,13 @@ def simavr_run(tmp_path_factory) -> Path:
 def _runner(arch: str, elf: Path, simavr: Path) -> list[str]:
     if arch == "avr":
         return [str(simavr), "-m", "attiny85", "-f", "16500000", "-c", "2000000000", str(elf)]
-    return ["qemu-system-riscv32", "-machine", "virt", "-nographic", "-bios", "none", "-icount", "shift=0",
-            "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)]
+    return rv32.qemu_command(elf)
 
 
 @pytest.mark.parametrize("arch", ["avr", "rv32"])
 def test_random_models_on_the_target_instruction_set(tmp_path: Path, arch: str, simavr_run: Path) -> None:
     tool = TOOLS[arch]
-    for program in (tool["cc"][0], "qemu-system-riscv32" if arch == "rv32" else "gcc"):
+    for program in (tool["cc"][0], rv32.QEMU if arch == "rv32" else "gcc"):
         if not shutil.which(program):
             pytest.fail(f"{program} is not installed (scripts/setup.sh installs it)")
     ran = mismatched = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,12 @@ import numpy as np
 
 from .. import load, reference
 from ..codegen.layout import lay_out
-from ..datasets import Dataset, load_mnist, load_sample
 from ..device import DeviceInfo, open_device
 from ..errors import NNModelError
+from ..fsutil import write_atomic
 from ..model import Model
 from ..paths import repo_root
+from .eval import add_digit_options, load_digits
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(docs/serial-protocol.md); report on-device accuracy, latency and every "
                                    "image whose logits differ from nnmodel.reference.")
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyACM0, /dev/ttyUSB0, COM5")
-    p.add_argument("--data", metavar="DIR", help="MNIST directory (default: the 500 bundled test digits)")
-    p.add_argument("--split", choices=("test", "train"), default="test", help="which split (default test)")
-    p.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N digits (default all)")
+    add_digit_options(p)
     p.add_argument("--model", metavar="FILE",
                    help="the .nnm the firmware was built from (default: models/NAME.nnm for the NAME the device reports)")
     p.add_argument("--ignore-hash", action="store_true",
@@ -59,16 +59,6 @@ class Result:
     def same(self) -> bool:
         """Logits bit-identical to the reference, and the device's class is their argmax."""
         return self.device_logits == self.reference_logits and self.device_class == self.reference_class
-
-
-def _dataset(args: argparse.Namespace) -> Dataset:
-    if args.limit < 0:
-        raise NNModelError(f"--limit {args.limit}: must be 0 (all) or a positive number of digits")
-    if args.data:
-        return load_mnist(args.data, args.split)
-    if args.split != "test":
-        raise NNModelError("--split train needs --data DIR; the bundled sample holds test digits only")
-    return load_sample()
 
 
 def _shown(path: str | Path) -> str:
@@ -113,10 +103,7 @@ def _percentiles(values: list[float]) -> tuple[float, float, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = _dataset(args)
-    images, labels = data.images, data.labels
-    if args.limit:
-        images, labels = images[:args.limit], labels[:args.limit]
+    data, images, labels = load_digits(args)
     results: list[Result] = []
     progress = sys.stderr.isatty()
     with open_device(args.port, args.baud, args.timeout, args.connect_timeout) as dev:
@@ -169,13 +156,14 @@ def _report(results: list[Result]) -> int:
 
 
 def _write_csv(path: Path, results: list[Result]) -> None:
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(["image", "label", "device_class", "reference_class", "logits_identical", "device_us",
+                "roundtrip_ms", "retries"])
+    for r in results:
+        w.writerow([r.index, r.label, r.device_class, r.reference_class, int(r.same), r.us,
+                    f"{r.roundtrip_ms:.3f}", r.retries])
     try:
-        with path.open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["image", "label", "device_class", "reference_class", "logits_identical", "device_us",
-                        "roundtrip_ms", "retries"])
-            for r in results:
-                w.writerow([r.index, r.label, r.device_class, r.reference_class, int(r.same), r.us,
-                            f"{r.roundtrip_ms:.3f}", r.retries])
+        write_atomic(path, text.getvalue().encode())
     except OSError as exc:
         raise NNModelError(f"{path}: cannot write: {exc.strerror}") from None

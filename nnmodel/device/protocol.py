@@ -1,7 +1,7 @@
 """Frames and replies of the nnmodel serial protocol, version 1 (docs/serial-protocol.md). No I/O here."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ..codegen.image import crc16
 
@@ -77,8 +77,7 @@ class DeviceInfo:
     @classmethod
     def parse(cls, line: str) -> DeviceInfo:
         f = _fields(check_ok(line, "info"), line)
-        known = ("proto", "model", "hash", "rows", "cols", "classes", "macs", "ram", "payload", "storage", "line_max", "timeout_ms",
-                 "layers")
+        known = {x.name for x in fields(cls)}
         return cls(
             proto=_int(f, "proto", line), model=f.get("model", "?"),
             hash=_int(f, "hash", line, 16),  # 0x-prefixed hex

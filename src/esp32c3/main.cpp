@@ -21,7 +21,6 @@
 
 static nnser_t proto;
 static const nnser_model_t model = NNSER_MODEL_OF_NNMODEL(nnmodel_finish);
-static nnser_io_t io;
 static bool serving = false;
 
 static void serial_write(void *ctx, const char *text, size_t n)
@@ -36,13 +35,7 @@ static uint32_t clock_us(void *ctx)
     return static_cast<uint32_t>(micros());
 }
 
-static void setup_io()
-{
-    io.write = serial_write;
-    io.ticks = clock_us;
-    io.ticks_per_us = 1;
-    io.ctx = nullptr;
-}
+static const nnser_io_t io = {serial_write, clock_us, 1, nullptr}; /* micros(): 1 tick per us */
 
 #ifdef HAVE_SAMPLES
 /* Each digit is streamed row by row from flash, as the protocol streams it from the host. */
@@ -77,7 +70,6 @@ void setup()
         delay(10); /* USB CDC boards: give the host a moment to open the port */
     }
     Serial.printf("# nnmodel on ESP32-C3 at %lu MHz\n", static_cast<unsigned long>(getCpuFrequencyMhz()));
-    setup_io();
     if (nnser_init(&proto, &model, &io) != 0) {
         Serial.printf("# error: model %s exceeds the serial protocol's buffers (lib/nnserial limits)\n",
                       NNMODEL_NAME);

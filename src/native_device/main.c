@@ -120,7 +120,7 @@ int main(int argc, char **argv)
 {
     static nnser_t proto;
     static const nnser_model_t model = NNSER_MODEL_OF_NNMODEL(finish);
-    nnser_io_t io;
+    static const nnser_io_t io = {write_all, ticks_ns, 1000u, NULL}; /* ticks: nanoseconds */
     int in_fd = 0, slave = -1, use_stdio = 0, i;
     unsigned long timeout_ms = 0, quiet_ms = 0;
 
@@ -142,10 +142,6 @@ int main(int argc, char **argv)
         }
     }
 
-    io.write = write_all;
-    io.ticks = ticks_ns;
-    io.ticks_per_us = 1000u;
-    io.ctx = NULL;
     if (nnser_init(&proto, &model, &io) != 0) {
         fprintf(stderr, "nnmodel device: model %s exceeds the protocol's buffers\n", NNMODEL_NAME);
         return 1;
@@ -169,11 +165,13 @@ int main(int argc, char **argv)
             uint8_t buf[256];
             ssize_t n = read(in_fd, buf, sizeof buf);
             ssize_t k;
+            uint32_t arrived;
             if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
                 break; /* end of input (--stdio) or the terminal went away */
             }
+            arrived = now_ms(); /* one clock read per chunk: its bytes came together */
             for (k = 0; k < n; k++) {
-                nnser_feed(&proto, buf[k], now_ms());
+                nnser_feed(&proto, buf[k], arrived);
             }
         }
         nnser_poll(&proto, now_ms());

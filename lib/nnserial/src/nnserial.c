@@ -1,6 +1,8 @@
 /* nnserial: byte-at-a-time parser and replies of the nnmodel serial protocol (docs/serial-protocol.md). */
 #include "nnserial.h"
 
+#include <string.h>
+
 enum { ST_LINE = 0, ST_PAYLOAD = 1, ST_DISCARD = 2 };
 
 /* Error codes: the first word after `err`, fixed by the protocol document. */
@@ -26,20 +28,22 @@ static void put_str(nnser_t *s, const char *text)
     }
 }
 
+/* A description string of the model; NULL is shown as "?". */
+static void put_text(nnser_t *s, const char *text)
+{
+    put_str(s, text != NULL ? text : "?");
+}
+
 static void put_u32(nnser_t *s, uint32_t v)
 {
-    char digits[10];
     char text[11];
-    uint8_t n = 0, i;
+    char *p = text + sizeof text - 1u;
+    *p = '\0';
     do {
-        digits[n++] = (char)('0' + (char)(v % 10u));
+        *--p = (char)('0' + (char)(v % 10u));
         v /= 10u;
     } while (v != 0u);
-    for (i = 0; i < n; i++) {
-        text[i] = digits[n - 1u - i];
-    }
-    text[n] = '\0';
-    put_str(s, text);
+    put_str(s, p);
 }
 
 static void put_i32(nnser_t *s, int32_t v)
@@ -52,14 +56,12 @@ static void put_i32(nnser_t *s, int32_t v)
     }
 }
 
+/* digits: 1..8, leading zeros included. */
 static void put_hex(nnser_t *s, uint32_t v, uint8_t digits)
 {
     static const char hex[] = "0123456789abcdef";
     char text[9];
     uint8_t i;
-    if (digits > 8u) {
-        digits = 8u;
-    }
     for (i = 0; i < digits; i++) {
         text[i] = hex[(v >> (4u * (digits - 1u - i))) & 0xFu];
     }
@@ -155,17 +157,11 @@ int nnser_init(nnser_t *s, const nnser_model_t *model, const nnser_io_t *io)
         model->feed_row == NULL || model->finish == NULL || model->check == NULL) {
         return -1;
     }
+    memset(s, 0, sizeof *s); /* idle: ST_LINE, empty line, nothing pending */
     s->model = model;
     s->io = io;
     s->timeout_ms = NNSER_TIMEOUT_MS;
     s->quiet_ms = NNSER_QUIET_MS;
-    s->last_ms = 0;
-    s->payload_left = 0;
-    s->ticks = 0;
-    s->col = s->crc = s->crc_expected = s->payload_len = 0;
-    s->feeding = s->model_status = 0;
-    s->reply_len = 0;
-    to_line(s);
     if (model->cols == 0u || model->rows == 0u || model->cols > NNSER_MAX_COLS ||
         model->n_classes == 0u || model->n_classes > NNSER_MAX_CLASSES ||
         (uint32_t)model->rows * model->cols > NNSER_MAX_PAYLOAD) {
@@ -214,6 +210,63 @@ void nnser_poll(nnser_t *s, uint32_t now_ms)
         reply_end(s);
         to_line(s);
     }
+}
+
+/* ------------------------------------------------------------------------------ descriptions */
+
+/* The model's description, written in two formats: the INFO reply and the boot banner. Each is a
+ * list of pieces, a fixed text followed by one value (or the end of a line). */
+enum { F_PROTO, F_NAME, F_HASH, F_LAYERS, F_ROWS, F_COLS, F_CLASSES, F_MACS, F_RAM, F_PAYLOAD, F_STORAGE,
+       F_LINE_MAX, F_TIMEOUT, F_EOL };
+
+typedef struct {
+    const char *text;
+    uint8_t value;
+} piece_t;
+
+/* docs/serial-protocol.md, INFO: layers stays the last key. */
+static const piece_t info_reply[] = {
+    {"ok info proto=", F_PROTO}, {" model=", F_NAME}, {" hash=0x", F_HASH}, {" rows=", F_ROWS},
+    {" cols=", F_COLS}, {" classes=", F_CLASSES}, {" macs=", F_MACS}, {" ram=", F_RAM},
+    {" payload=", F_PAYLOAD}, {" storage=", F_STORAGE}, {" line_max=", F_LINE_MAX},
+    {" timeout_ms=", F_TIMEOUT}, {" layers=", F_LAYERS}, {"", F_EOL}};
+
+/* README, ESP32-C3: three log lines (hosts skip lines starting with #). */
+static const piece_t banner[] = {
+    {"# model ", F_NAME}, {" hash 0x", F_HASH}, {" layers ", F_LAYERS}, {"", F_EOL},
+    {"# input ", F_ROWS}, {"x", F_COLS}, {" uint8 fed by rows, ", F_CLASSES}, {" classes, ", F_MACS},
+    {" MACs, ", F_RAM}, {" B RAM, ", F_PAYLOAD}, {" B of weights in ", F_STORAGE}, {"", F_EOL},
+    {"# serial protocol ", F_PROTO},
+    {": PING [token] | INFO | CLASSIFY <bytes> <crc16 hex> + raw bytes (docs/serial-protocol.md)", F_EOL}};
+
+static void write_pieces(nnser_t *s, const piece_t *p, size_t n)
+{
+    const nnser_model_t *m = s->model;
+    s->reply_len = 0;
+    for (; n > 0u; n--, p++) {
+        put_str(s, p->text);
+        switch (p->value) {
+        case F_PROTO: put_u32(s, NNSER_PROTOCOL_VERSION); break;
+        case F_NAME: put_text(s, m->name); break;
+        case F_HASH: put_hex(s, m->hash, 8u); break;
+        case F_LAYERS: put_text(s, m->layers); break;
+        case F_ROWS: put_u32(s, m->rows); break;
+        case F_COLS: put_u32(s, m->cols); break;
+        case F_CLASSES: put_u32(s, m->n_classes); break;
+        case F_MACS: put_u32(s, m->macs); break;
+        case F_RAM: put_u32(s, m->ram_bytes); break;
+        case F_PAYLOAD: put_u32(s, m->payload_bytes); break;
+        case F_STORAGE: put_text(s, m->storage); break;
+        case F_LINE_MAX: put_u32(s, NNSER_LINE_MAX); break;
+        case F_TIMEOUT: put_u32(s, s->timeout_ms); break;
+        default: reply_end(s); break; /* F_EOL */
+        }
+    }
+}
+
+void nnser_write_banner(nnser_t *s)
+{
+    write_pieces(s, banner, sizeof banner / sizeof banner[0]);
 }
 
 /* ------------------------------------------------------------------------------ commands */
@@ -324,102 +377,13 @@ static void cmd_ping(nnser_t *s, char **words, uint8_t n)
 
 static void cmd_info(nnser_t *s, uint8_t n)
 {
-    const nnser_model_t *m = s->model;
     if (n != 1u) {
         error_begin(s, E_SYNTAX);
         put_str(s, "INFO takes no arguments");
         reply_end(s);
         return;
     }
-    reply_begin(s, "ok info proto=");
-    put_u32(s, NNSER_PROTOCOL_VERSION);
-    put_str(s, " model=");
-    put_str(s, m->name != NULL ? m->name : "?");
-    put_str(s, " hash=0x");
-    put_hex(s, m->hash, 8u);
-    put_str(s, " rows=");
-    put_u32(s, m->rows);
-    put_str(s, " cols=");
-    put_u32(s, m->cols);
-    put_str(s, " classes=");
-    put_u32(s, m->n_classes);
-    put_str(s, " macs=");
-    put_u32(s, m->macs);
-    put_str(s, " ram=");
-    put_u32(s, m->ram_bytes);
-    put_str(s, " payload=");
-    put_u32(s, m->payload_bytes);
-    put_str(s, " storage=");
-    put_str(s, m->storage != NULL ? m->storage : "?");
-    put_str(s, " line_max=");
-    put_u32(s, NNSER_LINE_MAX);
-    put_str(s, " timeout_ms=");
-    put_u32(s, s->timeout_ms);
-    put_str(s, " layers=");
-    put_str(s, m->layers != NULL ? m->layers : "?");
-    reply_end(s);
-}
-
-static void cmd_classify(nnser_t *s, char **words, uint8_t n, uint32_t now_ms)
-{
-    const nnser_model_t *m = s->model;
-    uint16_t length, crc;
-    if (n != 3u || !parse_u16(words[1], &length) || !parse_hex16(words[2], &crc)) {
-        /* A payload may follow, of a length we cannot trust: drop input until a pause. */
-        to_discard(s, E_SYNTAX);
-        s->last_ms = now_ms;
-        return;
-    }
-    s->payload_len = length;
-    s->payload_left = length;
-    s->crc = 0xFFFFu;
-    s->crc_expected = crc;
-    s->col = 0;
-    s->ticks = 0;
-    s->feeding = 0;
-    s->model_status = (uint8_t)m->check();
-    if (length == (uint32_t)m->rows * m->cols && s->model_status == (uint8_t)NNRT_OK) {
-        uint32_t t0 = ticks_now(s);
-        m->begin();
-        s->ticks += ticks_now(s) - t0;
-        s->feeding = 1;
-    }
-    s->state = ST_PAYLOAD;
-    s->last_ms = now_ms;
-    if (length == 0u) {
-        s->state = ST_LINE; /* nothing follows: answer now (it is a length error) */
-    }
-}
-
-void nnser_write_banner(nnser_t *s)
-{
-    const nnser_model_t *m = s->model;
-    reply_begin(s, "# model ");
-    put_str(s, m->name != NULL ? m->name : "?");
-    put_str(s, " hash 0x");
-    put_hex(s, m->hash, 8u);
-    put_str(s, " layers ");
-    put_str(s, m->layers != NULL ? m->layers : "?");
-    reply_end(s);
-    reply_begin(s, "# input ");
-    put_u32(s, m->rows);
-    put_str(s, "x");
-    put_u32(s, m->cols);
-    put_str(s, " uint8 fed by rows, ");
-    put_u32(s, m->n_classes);
-    put_str(s, " classes, ");
-    put_u32(s, m->macs);
-    put_str(s, " MACs, ");
-    put_u32(s, m->ram_bytes);
-    put_str(s, " B RAM, ");
-    put_u32(s, m->payload_bytes);
-    put_str(s, " B of weights in ");
-    put_str(s, m->storage != NULL ? m->storage : "?");
-    reply_end(s);
-    reply_begin(s, "# serial protocol ");
-    put_u32(s, NNSER_PROTOCOL_VERSION);
-    put_str(s, ": PING [token] | INFO | CLASSIFY <bytes> <crc16 hex> + raw bytes (docs/serial-protocol.md)");
-    reply_end(s);
+    write_pieces(s, info_reply, sizeof info_reply / sizeof info_reply[0]);
 }
 
 static void classify_done(nnser_t *s)
@@ -468,7 +432,36 @@ static void classify_done(nnser_t *s)
     to_line(s);
 }
 
-static void dispatch_line(nnser_t *s, uint32_t now_ms)
+static void cmd_classify(nnser_t *s, char **words, uint8_t n)
+{
+    const nnser_model_t *m = s->model;
+    uint16_t length, crc;
+    if (n != 3u || !parse_u16(words[1], &length) || !parse_hex16(words[2], &crc)) {
+        /* A payload may follow, of a length we cannot trust: drop input until a pause. */
+        to_discard(s, E_SYNTAX);
+        return;
+    }
+    s->payload_len = length;
+    s->payload_left = length;
+    s->crc = 0xFFFFu;
+    s->crc_expected = crc;
+    s->col = 0;
+    s->ticks = 0;
+    s->feeding = 0;
+    s->model_status = (uint8_t)m->check();
+    if (length == (uint32_t)m->rows * m->cols && s->model_status == (uint8_t)NNRT_OK) {
+        uint32_t t0 = ticks_now(s);
+        m->begin();
+        s->ticks += ticks_now(s) - t0;
+        s->feeding = 1;
+    }
+    s->state = ST_PAYLOAD;
+    if (length == 0u) {
+        classify_done(s); /* nothing follows: answer now (it is a length error) */
+    }
+}
+
+static void dispatch_line(nnser_t *s)
 {
     char *words[4];
     uint16_t i;
@@ -490,10 +483,7 @@ static void dispatch_line(nnser_t *s, uint32_t now_ms)
         return; /* empty lines are ignored: a host may send \n to end a stray partial line */
     }
     if (word_is(words[0], "CLASSIFY")) {
-        cmd_classify(s, words, n, now_ms);
-        if (s->state == ST_LINE) {
-            classify_done(s); /* zero-length payload */
-        }
+        cmd_classify(s, words, n);
     } else if (n > 3u) {
         error_begin(s, E_SYNTAX);
         put_str(s, "too many words");
@@ -516,7 +506,7 @@ void nnser_feed(nnser_t *s, uint8_t byte, uint32_t now_ms)
     switch (s->state) {
     case ST_LINE:
         if (byte == (uint8_t)'\n') {
-            dispatch_line(s, now_ms);
+            dispatch_line(s);
         } else if (s->line_len < NNSER_LINE_MAX) {
             s->line[s->line_len++] = (char)byte;
         } else {

@@ -16,7 +16,6 @@
 
 static nnser_t proto;
 static const nnser_model_t model = NNSER_MODEL_OF_NNMODEL(nnmodel_finish);
-static nnser_io_t io;
 static char out[4096];
 static size_t out_len;
 static unsigned replies;
@@ -34,17 +33,27 @@ static void capture(void *ctx, const char *text, size_t n)
     replies++;
 }
 
-void setUp(void)
+static const nnser_io_t io = {capture, NULL, 1, NULL}; /* no clock: us=0, replies are predictable */
+
+static void clear(void)
 {
-    io.write = capture;
-    io.ticks = NULL; /* us=0: replies are fully predictable */
-    io.ticks_per_us = 1;
-    io.ctx = NULL;
-    (void)nnser_init(&proto, &model, &io);
-    clock_ms = 1000;
     out_len = 0;
     out[0] = '\0';
     replies = 0;
+}
+
+void setUp(void)
+{
+    (void)nnser_init(&proto, &model, &io);
+    clock_ms = 1000;
+    clear();
+}
+
+/* Time passes without input; the device polls. */
+static void wait_ms(uint32_t ms)
+{
+    clock_ms += ms;
+    nnser_poll(&proto, clock_ms);
 }
 
 static void send(const void *data, size_t n)
@@ -100,11 +109,12 @@ static int reply_starts(const char *prefix)
     return 0;
 }
 
-static void clear(void)
+/* The reply to a fresh frame is exactly `expected` (assert on the result). */
+static int answers(const char *frame, const char *expected)
 {
-    out_len = 0;
-    out[0] = '\0';
-    replies = 0;
+    clear();
+    send_str(frame);
+    return reply_is(expected);
 }
 
 /* "ok classify crc=hhhh class=C us=0 logits=..." from the golden logits of sample k. */
@@ -153,11 +163,8 @@ static void test_classify_frames_give_the_reference_logits(void)
 
 static void test_ping_info_and_case(void)
 {
-    send_str("PING abc\n");
-    TEST_ASSERT(reply_is("ok pong abc\n"));
-    clear();
-    send_str("ping\r\n");
-    TEST_ASSERT(reply_is("ok pong\n"));
+    TEST_ASSERT(answers("PING abc\n", "ok pong abc\n"));
+    TEST_ASSERT(answers("ping\r\n", "ok pong\n"));
     clear();
     send_str("\n\r\nINFO\n"); /* empty lines are ignored */
     TEST_ASSERT_EQUAL_INT(1, replies);
@@ -175,9 +182,8 @@ static void test_command_errors_reply_at_once(void)
     clear();
     send_str("PING 123456789012345678901234567890123\n"); /* 33 characters */
     TEST_ASSERT(reply_starts("err syntax "));
-    clear();
-    send_str("PING 12345678901234567890123456789012\n"); /* 32 */
-    TEST_ASSERT(reply_is("ok pong 12345678901234567890123456789012\n"));
+    TEST_ASSERT(answers("PING 12345678901234567890123456789012\n", /* 32 */
+                        "ok pong 12345678901234567890123456789012\n"));
 }
 
 static void test_bad_checksum_then_ok(void)
@@ -202,26 +208,20 @@ static void test_wrong_length_is_read_and_dropped(void)
     clear();
     send_str("CLASSIFY 0 ffff\n");
     TEST_ASSERT(reply_starts("err length "));
-    clear();
-    send_str("PING\n");
-    TEST_ASSERT(reply_is("ok pong\n"));
+    TEST_ASSERT(answers("PING\n", "ok pong\n"));
 }
 
 static void test_stalled_payload_times_out(void)
 {
     load_sample(1);
     send_classify(IMAGE_BYTES, nnser_crc16(image, IMAGE_BYTES), image, 100);
-    clock_ms += NNSER_TIMEOUT_MS - 1u;
-    nnser_poll(&proto, clock_ms);
+    wait_ms(NNSER_TIMEOUT_MS - 1u);
     TEST_ASSERT_EQUAL_INT(0, replies);
     TEST_ASSERT_TRUE(nnser_busy(&proto));
-    clock_ms += 1u;
-    nnser_poll(&proto, clock_ms);
+    wait_ms(1u);
     TEST_ASSERT(reply_is("err timeout payload stopped after 100 of 784 bytes; frame dropped after 1000 ms\n"));
     TEST_ASSERT_FALSE(nnser_busy(&proto));
-    clear();
-    send_str("PING\n");
-    TEST_ASSERT(reply_is("ok pong\n"));
+    TEST_ASSERT(answers("PING\n", "ok pong\n"));
 }
 
 static void test_stall_is_noticed_by_the_next_byte_too(void)
@@ -241,16 +241,12 @@ static void test_long_line_drops_input_until_quiet(void)
         send_str("A");
     }
     send_str("\nPING\n"); /* part of the same burst: dropped */
-    clock_ms += NNSER_QUIET_MS - 1u;
-    nnser_poll(&proto, clock_ms);
+    wait_ms(NNSER_QUIET_MS - 1u);
     TEST_ASSERT_EQUAL_INT(0, replies);
-    clock_ms += 1u;
-    nnser_poll(&proto, clock_ms);
+    wait_ms(1u);
     TEST_ASSERT_EQUAL_INT(1, replies);
     TEST_ASSERT(reply_starts("err line_too_long "));
-    clear();
-    send_str("PING\n");
-    TEST_ASSERT(reply_is("ok pong\n"));
+    TEST_ASSERT(answers("PING\n", "ok pong\n"));
 }
 
 static void test_bad_header_and_binary_garbage_get_one_reply(void)
@@ -259,8 +255,7 @@ static void test_bad_header_and_binary_garbage_get_one_reply(void)
     load_sample(2);
     send_str("CLASSIFY 784 zzzz\n");
     send(image, IMAGE_BYTES);
-    clock_ms += NNSER_QUIET_MS;
-    nnser_poll(&proto, clock_ms);
+    wait_ms(NNSER_QUIET_MS);
     TEST_ASSERT_EQUAL_INT(1, replies);
     TEST_ASSERT(reply_starts("err syntax expected CLASSIFY"));
     clear();
@@ -268,21 +263,17 @@ static void test_bad_header_and_binary_garbage_get_one_reply(void)
         uint8_t byte = (uint8_t)(b * 7u);
         send(&byte, 1);
     }
-    clock_ms += NNSER_QUIET_MS;
-    nnser_poll(&proto, clock_ms);
+    wait_ms(NNSER_QUIET_MS);
     TEST_ASSERT_EQUAL_INT(1, replies);
     TEST_ASSERT(reply_starts("err syntax "));
-    clear();
-    send_str("PING ok\n");
-    TEST_ASSERT(reply_is("ok pong ok\n"));
+    TEST_ASSERT(answers("PING ok\n", "ok pong ok\n"));
 }
 
 static void test_clock_wraparound(void)
 {
     clock_ms = 0xFFFFFF00u;
     send_str("PI");
-    clock_ms += 0x200u; /* wraps to 0x100: 512 ms later, no timeout yet */
-    nnser_poll(&proto, clock_ms);
+    wait_ms(0x200u); /* wraps to 0x100: 512 ms later, no timeout yet */
     TEST_ASSERT_EQUAL_INT(0, replies);
     send_str("NG\n");
     TEST_ASSERT(reply_is("ok pong\n"));

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import NNModelError
-from .model import RNN, Activation, Dense, InputSpec, Layer, Model
-from .quant import INPUT_MAX, accumulator_bounds, choose_multiplier, quantize_symmetric
+from .model import RNN, Activation, Conv2D, Dense, InputSpec, Layer, MaxPool2D, Model, WeightLayer
+from .quant import (INPUT_MAX, WEIGHT_BITS, accumulator_bounds, choose_multiplier, coarse_bias,
+                    quantize_symmetric, weight_qmax)
 
 HARDTANH_SCALE = 1.0 / 127.0
 LUT_FUNCTIONS = {
@@ -37,18 +38,26 @@ def lut_out_scale(function: str, in_scale: float) -> float:
 class FloatLayer:
     """One layer as a trainer hands it over: float weights plus the activation's output scale."""
 
-    kind: str  # "dense" | "rnn"
-    weights: dict[str, np.ndarray]  # dense: w, b; rnn: w_ih, w_hh, b
+    kind: str  # "dense" | "rnn" | "conv2d" | "maxpool2d"
+    weights: dict[str, np.ndarray]  # dense, conv2d ([out, k, k, in]): w, b; rnn: w_ih, w_hh, b; pool: none
     activation: str  # none | linear | relu | hardtanh | lut
     out_scale: float = 0.0  # calibrated/learned for relu and linear; fixed for hardtanh and lut
     lut_function: str = ""
     lut_in_scale: float = 0.0
     name: str = ""
+    # conv2d: in_shape (h, w, c); maxpool2d: in_shape, size; dense/conv2d: weight_bits (8 or 4)
     extra: dict = field(default_factory=dict)
 
 
-def _scale(max_abs: np.ndarray) -> np.ndarray:
-    return np.maximum(max_abs, 1e-12) / 127.0
+def _scale(max_abs: np.ndarray, bits: int = 8) -> np.ndarray:
+    return np.maximum(max_abs, 1e-12) / weight_qmax(bits)
+
+
+def _weight_bits(fl: FloatLayer) -> int:
+    bits = int(fl.extra.get("weight_bits", 8))
+    if bits not in WEIGHT_BITS:
+        raise NNModelError(f"layer {fl.name or fl.kind}: weight_bits {bits}; supported: 8, 4")
+    return bits
 
 
 def _activation(fl: FloatLayer) -> tuple[Activation, float, float]:
@@ -66,7 +75,7 @@ def _activation(fl: FloatLayer) -> tuple[Activation, float, float]:
     return Activation(fl.activation), fl.out_scale, fl.out_scale
 
 
-def _requant_params(layer: Layer, in_max: int, target_scale: float) -> None:
+def _requant_params(layer: WeightLayer, in_max: int, target_scale: float) -> None:
     """Fill mult/shift from the real ratio acc_scale/target_scale and the proven accumulator bound."""
     if layer.activation.kind == "none":
         layer.mult = layer.shift = np.zeros(0, np.int32)
@@ -79,17 +88,44 @@ def _requant_params(layer: Layer, in_max: int, target_scale: float) -> None:
     layer.shift = np.array([s for _, s in pairs], np.int32)
 
 
+def _quantize_weights(w: np.ndarray, b: np.ndarray, in_scale: float, per_channel: bool,
+                      bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(w_q, b_q, acc_scale) of a weight tensor [out, ...]: symmetric scale per tensor or per output."""
+    flat = np.abs(w.reshape(len(w), -1))
+    max_abs = flat.max(axis=1) if per_channel else np.array([flat.max()])
+    w_scale = _scale(max_abs, bits)
+    acc_scale = (w_scale * in_scale).astype(np.float64)
+    w_q = quantize_symmetric(w, w_scale.reshape((-1,) + (1,) * (w.ndim - 1)) if per_channel else w_scale[0], bits)
+    b_q = _quantize_bias(b, acc_scale)
+    if bits == 4:  # int4 layers store their biases as int8 << k (quant.coarse_bias)
+        b_q = coarse_bias(b_q)
+    return w_q, b_q, acc_scale
+
+
 def quantize_dense(fl: FloatLayer, in_scale: float, in_max: int, per_channel: bool) -> Dense:
     w = np.asarray(fl.weights["w"], np.float32)
     b = np.asarray(fl.weights["b"], np.float32)
-    max_abs = np.abs(w).max(axis=1) if per_channel else np.array([np.abs(w).max()])
-    w_scale = _scale(max_abs)
-    acc_scale = (w_scale * in_scale).astype(np.float64)
-    w_q = quantize_symmetric(w, w_scale[:, None] if per_channel else w_scale[0])
-    b_q = _quantize_bias(b, acc_scale)
+    bits = _weight_bits(fl)
+    w_q, b_q, acc_scale = _quantize_weights(w, b, in_scale, per_channel, bits)
     act, out_scale, target = _activation(fl)
     layer = Dense(w.shape[1], w.shape[0], act, w, b, w_q, b_q, in_scale, acc_scale, out_scale,
-                  np.zeros(0, np.int32), np.zeros(0, np.int32), fl.name)
+                  np.zeros(0, np.int32), np.zeros(0, np.int32), fl.name, bits)
+    _requant_params(layer, in_max, target)
+    return layer
+
+
+def quantize_conv(fl: FloatLayer, in_scale: float, in_max: int, per_channel: bool) -> Conv2D:
+    w = np.asarray(fl.weights["w"], np.float32)  # [out, k, k, in]
+    b = np.asarray(fl.weights["b"], np.float32)
+    bits = _weight_bits(fl)
+    act, out_scale, target = _activation(fl)
+    if act.kind not in ("relu", "linear", "hardtanh"):
+        # The runtime pools accumulators before requantizing, exact only for monotone activations.
+        raise NNModelError(f"layer {fl.name or 'conv2d'}: activation {act.kind}; a conv layer takes relu, "
+                           "linear or hardtanh")
+    w_q, b_q, acc_scale = _quantize_weights(w, b, in_scale, per_channel, bits)
+    layer = Conv2D(tuple(int(v) for v in fl.extra["in_shape"]), w.shape[0], w.shape[1], act, w, b, w_q, b_q,
+                   in_scale, acc_scale, out_scale, np.zeros(0, np.int32), np.zeros(0, np.int32), fl.name, bits)
     _requant_params(layer, in_max, target)
     return layer
 
@@ -126,10 +162,13 @@ def quantize_model(name: str, layers: list[FloatLayer], *, labels: list[str] | N
     spec = input_spec or InputSpec()
     in_scale, in_max = spec.scale, INPUT_MAX
     out: list[Layer] = []
+    quantizers = {"rnn": quantize_rnn, "dense": quantize_dense, "conv2d": quantize_conv}
     for fl in layers:
-        quantize = quantize_rnn if fl.kind == "rnn" else quantize_dense
+        if fl.kind == "maxpool2d":
+            out.append(MaxPool2D(tuple(int(v) for v in fl.extra["in_shape"]), int(fl.extra["size"]), fl.name))
+            continue
         try:
-            layer = quantize(fl, in_scale, in_max, per_channel)
+            layer = quantizers[fl.kind](fl, in_scale, in_max, per_channel)
         except ValueError as exc:
             raise NNModelError(f"layer {fl.name or len(out)}: {exc}") from None
         out.append(layer)

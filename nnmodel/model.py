@@ -74,12 +74,86 @@ class Dense:
     mult: np.ndarray  # int32 [1] or [out], 1..MULT_MAX (empty for the logits layer)
     shift: np.ndarray  # int32 [1] or [out], 0..SHIFT_MAX (empty for the logits layer)
     name: str = ""
+    weight_bits: int = 8  # 4: w_q holds -8..7 and is stored two per byte
 
     kind = "dense"
 
     @property
     def outputs(self) -> int:
         return self.out_features
+
+
+@dataclass
+class Conv2D:
+    """Valid k×k convolution, stride 1, over an HWC feature map (the image is H×W×1):
+    y[i, j, o] = act(requant(b_q[o] + Σ_{dy, dx, c} w_q[o, dy, dx, c] · x[i+dy, j+dx, c])).
+
+    Output (h-k+1, w-k+1, out_channels), HWC. Weights are ordered [out][dy][dx][in], so one output's
+    taps over one input row are contiguous, as the HWC rows that stream in.
+    """
+
+    in_shape: tuple[int, int, int]  # (h, w, channels)
+    out_channels: int
+    kernel: int
+    activation: Activation
+    w: np.ndarray  # float32 [out, k, k, in]
+    b: np.ndarray  # float32 [out]
+    w_q: np.ndarray  # int8 [out, k, k, in]
+    b_q: np.ndarray  # int32 [out]
+    in_scale: float
+    acc_scale: np.ndarray  # float64 [1] or [out]
+    out_scale: float
+    mult: np.ndarray  # int32 [1] or [out]
+    shift: np.ndarray  # int32 [1] or [out]
+    name: str = ""
+    weight_bits: int = 8
+
+    kind = "conv2d"
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        h, w, _ = self.in_shape
+        return (h - self.kernel + 1, w - self.kernel + 1, self.out_channels)
+
+    @property
+    def in_features(self) -> int:
+        return self.in_shape[0] * self.in_shape[1] * self.in_shape[2]
+
+    @property
+    def taps(self) -> int:
+        """Weights per output channel: k·k·in."""
+        return self.kernel * self.kernel * self.in_shape[2]
+
+    @property
+    def outputs(self) -> int:
+        h, w, c = self.out_shape
+        return h * w * c
+
+
+@dataclass
+class MaxPool2D:
+    """Non-overlapping p×p max over an HWC int8 map; output (h // p, w // p, c) (a ragged edge is
+    dropped, as PyTorch's default). No weights, no requantization: the values pass through."""
+
+    in_shape: tuple[int, int, int]
+    size: int
+    name: str = ""
+
+    kind = "maxpool2d"
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        h, w, c = self.in_shape
+        return (h // self.size, w // self.size, c)
+
+    @property
+    def in_features(self) -> int:
+        return self.in_shape[0] * self.in_shape[1] * self.in_shape[2]
+
+    @property
+    def outputs(self) -> int:
+        h, w, c = self.out_shape
+        return h * w * c
 
 
 @dataclass
@@ -113,7 +187,13 @@ class RNN:
         return self.units
 
 
-Layer = Union[Dense, RNN]
+Layer = Union[Dense, RNN, Conv2D, MaxPool2D]
+# Layers that multiply-accumulate (everything but pooling)
+WeightLayer = Union[Dense, RNN, Conv2D]
+
+
+def has_weights(layer: Layer) -> bool:
+    return not isinstance(layer, MaxPool2D)
 
 
 @dataclass
@@ -135,6 +215,16 @@ class Model:
         return front
 
     @property
+    def conv_front(self) -> list[Conv2D | MaxPool2D]:
+        """The leading conv/pool stack (fed by input rows); empty for other models."""
+        front: list[Conv2D | MaxPool2D] = []
+        for layer in self.layers:
+            if not isinstance(layer, (Conv2D, MaxPool2D)):
+                break
+            front.append(layer)
+        return front
+
+    @property
     def n_classes(self) -> int:
         return self.layers[-1].outputs
 
@@ -144,7 +234,9 @@ class Model:
         for layer in self.layers:
             if isinstance(layer, RNN):
                 total += self.input.rows * layer.units * (layer.in_features + layer.units)
-            else:
+            elif isinstance(layer, Conv2D):
+                total += layer.outputs * layer.taps
+            elif isinstance(layer, Dense):
                 total += layer.in_features * layer.out_features
         return total
 
@@ -153,6 +245,6 @@ class Model:
         for layer in self.layers:
             if isinstance(layer, RNN):
                 total += layer.w_ih_q.size + layer.w_hh_q.size + layer.b_q.size
-            else:
+            elif has_weights(layer):
                 total += layer.w_q.size + layer.b_q.size
         return total

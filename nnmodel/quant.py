@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import RNN, Activation, Layer, Model
+from .model import RNN, Activation, Conv2D, Layer, MaxPool2D, Model, WeightLayer
 
 ACC_MAX = 2**31 - 1  # int32 accumulator
 MULT_MAX = 32767  # multiplier M is stored in two bytes and kept positive
@@ -60,16 +60,45 @@ def choose_multiplier(real: float, acc_bound: int) -> tuple[int, int]:
     )
 
 
-def quantize_symmetric(w: np.ndarray, scale: np.ndarray | float) -> np.ndarray:
-    """round(w / scale) clamped to [-128, 127] (offline; only the resulting integers matter)."""
-    return np.clip(np.round(np.asarray(w, np.float64) / scale), -128, 127).astype(np.int8)
+WEIGHT_BITS = (8, 4)
+
+
+def weight_range(bits: int) -> tuple[int, int]:
+    """Two's-complement range of a `bits`-bit weight: int8 -128..127, int4 -8..7."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def weight_qmax(bits: int) -> int:
+    """The integer max|W| maps to: symmetric, so -2^(b-1) is legal but never produced."""
+    return weight_range(bits)[1]
+
+
+def quantize_symmetric(w: np.ndarray, scale: np.ndarray | float, bits: int = 8) -> np.ndarray:
+    """round(w / scale) clamped to the `bits`-bit range (offline; only the resulting integers matter)."""
+    lo, hi = weight_range(bits)
+    return np.clip(np.round(np.asarray(w, np.float64) / scale), lo, hi).astype(np.int8)
+
+
+def coarse_bias(b_q: np.ndarray, bits: int = 8) -> np.ndarray:
+    """b_q rounded to multiples of one power of two 2^k so every b_q / 2^k fits `bits` bits.
+
+    An int4 layer's biases would otherwise cost more bytes than its weights; stored as int8 with a
+    shift k (codegen.layout) they stay exact integers in accumulator scale, and QAT trains with them.
+    """
+    b = np.asarray(b_q, np.int64)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    for k in range(32):
+        c = np.floor(b / 2.0**k + 0.5).astype(np.int64)  # round half up, as requantization does
+        if c.size == 0 or (c.min() >= lo and c.max() <= hi):
+            return (c << k).astype(np.int32)
+    raise ValueError("bias too large to encode")
 
 
 def _abs_row_sums(w: np.ndarray) -> np.ndarray:
-    return np.abs(w.astype(np.int64)).sum(axis=1)
+    return np.abs(w.astype(np.int64)).reshape(len(w), -1).sum(axis=1)
 
 
-def accumulator_bounds(layer: Layer, in_max: int) -> np.ndarray:
+def accumulator_bounds(layer: WeightLayer, in_max: int) -> np.ndarray:
     """Per output: the largest |partial sum| reachable in any summation order, for inputs |x| <= in_max.
 
     |b + any subset of terms| <= |b| + sum |w||x|, so one bound covers streaming, unrolled and
@@ -103,6 +132,9 @@ def prove_no_overflow(model: Model) -> list[LayerProof]:
     proofs: list[LayerProof] = []
     in_max = INPUT_MAX
     for i, layer in enumerate(model.layers):
+        if isinstance(layer, MaxPool2D):  # a max of values passes their bound on
+            proofs.append(LayerProof(i, in_max, 0, 0))
+            continue
         acc = accumulator_bounds(layer, in_max)
         worst = int(acc.max()) if acc.size else 0
         if worst > ACC_MAX:

@@ -467,6 +467,8 @@ NNRT_AVR_INLINE __attribute__((unused)) void nnrt_requant_s8(const int32_t *acc,
     }
 }
 
+#include "nnrt_avr_w4.h" /* int4 weights: bit-plane dot products */
+
 #else /* portable C */
 /* acc[j] = bias[j], biases stored `width` bytes each. */
 static inline void nnrt_bias_s32(int32_t *acc, nnrt_wptr_t bias, uint16_t n, uint8_t width)

@@ -4,7 +4,7 @@ Independent of nnmodel.reference (no numpy arithmetic), so the two can check eac
 """
 from __future__ import annotations
 
-from nnmodel.model import RNN, Model
+from nnmodel.model import RNN, Conv2D, MaxPool2D, Model
 
 
 def _requant(acc: int, m: int, s: int) -> int:
@@ -32,8 +32,39 @@ def _unit(layer, j: int, parts: list[tuple[list[int], list[int]]]) -> int:
     return _activate(_requant(acc, int(layer.mult[k]), int(layer.shift[k])), layer)
 
 
+def _conv(layer: Conv2D, fmap: list) -> list:
+    """Valid k×k conv, stride 1, over fmap[y][x][c]: out[i][j][o] from the (dy, dx, c) patch."""
+    h, w, c_in = layer.in_shape
+    k = layer.kernel
+    weights = [[int(v) for v in layer.w_q[o].reshape(-1)] for o in range(layer.out_channels)]
+    out = []
+    for i in range(h - k + 1):
+        row = []
+        for j in range(w - k + 1):
+            patch = [fmap[i + dy][j + dx][c] for dy in range(k) for dx in range(k) for c in range(c_in)]
+            row.append([_unit(layer, o, [(weights[o], patch)]) for o in range(layer.out_channels)])
+        out.append(row)
+    return out
+
+
+def _pool(layer: MaxPool2D, fmap: list) -> list:
+    """Non-overlapping p×p max; the ragged bottom/right edge is dropped."""
+    p = layer.size
+    oh, ow, c = layer.out_shape
+    return [[[max(fmap[i * p + dy][j * p + dx][ch] for dy in range(p) for dx in range(p)) for ch in range(c)]
+             for j in range(ow)] for i in range(oh)]
+
+
 def run_one(model: Model, image) -> list[int]:
     rows = [[int(p) for p in row] for row in image]
+    if model.conv_front:
+        fmap = [[[p] for p in row] for row in rows]  # h × w × 1
+        for layer in model.conv_front:
+            fmap = _conv(layer, fmap) if isinstance(layer, Conv2D) else _pool(layer, fmap)
+        vec = [v for row in fmap for px in row for v in px]  # flattened HWC
+        for layer in model.layers[len(model.conv_front):]:
+            vec = [_unit(layer, j, [(list(layer.w_q[j]), vec)]) for j in range(layer.out_features)]
+        return vec
     front = model.rnn_front
     if front:
         hs = [[0] * layer.units for layer in front]

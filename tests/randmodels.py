@@ -1,17 +1,18 @@
 """Random integer models across the whole legal range, for equivalence tests.
 
-Built directly in integers (not via float export) so weights reach -128/+127, biases and
-multipliers reach the limits the overflow proof allows, and shifts span 0..31.
+Built directly in integers (not via float export) so weights reach -128/+127 (int4: -8/+7),
+biases and multipliers reach the limits the overflow proof allows, and shifts span 0..31.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from nnmodel.export import make_lut
-from nnmodel.model import RNN, Activation, Dense, InputSpec, Model
+from nnmodel.model import RNN, Activation, Conv2D, Dense, InputSpec, MaxPool2D, Model
 from nnmodel.quant import ACC_MAX, INPUT_MAX, MULT_MAX, accumulator_bounds
 
 HIDDEN_ACTS = ("relu", "hardtanh", "linear", "lut")
+CONV_ACTS = ("relu", "hardtanh", "linear")
 
 
 def _weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -24,10 +25,20 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return w.astype(np.int8)
 
 
-def _activation(rng: np.random.Generator, last: bool) -> Activation:
+def _weights4(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    w = rng.integers(-8, 8, shape)
+    if rng.random() < 0.5:  # pin some entries to the extremes
+        mask = rng.random(shape) < 0.2
+        w[mask] = rng.choice([-8, 7, -7], size=int(mask.sum()))
+    if rng.random() < 0.2:  # mostly small weights, as trained models have
+        w = np.where(rng.random(shape) < 0.7, np.clip(w // 4, -8, 7), w)
+    return w.astype(np.int8)
+
+
+def _activation(rng: np.random.Generator, last: bool, kinds: tuple[str, ...] = HIDDEN_ACTS) -> Activation:
     if last:
         return Activation("none")
-    kind = str(rng.choice(HIDDEN_ACTS))
+    kind = str(rng.choice(kinds))
     if kind == "lut":
         if rng.random() < 0.5:
             return Activation("lut", make_lut("tanh", 4 / 128, 1 / 127), 4 / 128, "tanh")
@@ -38,13 +49,15 @@ def _activation(rng: np.random.Generator, last: bool) -> Activation:
 def _requant(rng: np.random.Generator, layer, in_max: int, per_channel: bool) -> None:
     """Multipliers that keep outputs varied (not all saturated), at the largest legal precision."""
     bounds = accumulator_bounds(layer, in_max)
-    n = layer.outputs if per_channel else 1
+    n = len(layer.b_q) if per_channel else 1
     mult, shift = np.zeros(n, np.int32), np.zeros(n, np.int32)
     for j in range(n):
         a = int(bounds[j] if per_channel else bounds.max())
         typical = max(a / 8.0, 1.0)
         real = 10 ** rng.uniform(np.log10(8 / typical), np.log10(512 / typical))
         s = int(rng.integers(0, 32)) if rng.random() < 0.3 else 31
+        while s > 0 and round(real * 2**s) > MULT_MAX:  # keep the ratio: M is at most MULT_MAX
+            s -= 1
         while s >= 0:
             m = int(min(max(round(real * 2**s), 1), MULT_MAX))
             if a * m + (1 << (s - 1) if s else 0) <= ACC_MAX:
@@ -62,7 +75,104 @@ def _bias(rng: np.random.Generator, n: int, room: int) -> np.ndarray:
     return rng.integers(-span, span + 1, n).astype(np.int32)
 
 
-def random_model(rng: np.random.Generator, name: str = "rand") -> Model:
+def _coarse_bias(rng: np.random.Generator, n: int, room: int, typical: int) -> np.ndarray:
+    """int8 values << k, as quant.coarse_bias makes an int4 layer's biases; usually |b| <= the
+    accumulator bound `typical` (so outputs still depend on the input), sometimes up to 2^23."""
+    top = 16 if rng.random() < 0.1 else max(int(np.log2(max(typical, 128) / 128)), 0)
+    k = int(rng.integers(0, top + 1))
+    while k > 0 and (128 << k) > room:
+        k -= 1
+    c = rng.integers(-128, 128, n)
+    if rng.random() < 0.3:
+        c[rng.random(n) < 0.3] = rng.choice([-128, 127])
+    if rng.random() < 0.1:
+        c[:] = 0
+    return (c << k).astype(np.int32)
+
+
+def _dense(rng: np.random.Generator, width: int, out: int, act: Activation, per_channel: bool, last: bool,
+           bits: int) -> Dense:
+    w = _weights4(rng, (out, width)) if bits == 4 else _weights(rng, (out, width))
+    return Dense(width, out, act, w.astype(np.float32), np.zeros(out, np.float32), w, np.zeros(out, np.int32),
+                 1.0, np.ones(out if per_channel else 1), 0.0 if last else 1 / 127, np.zeros(0, np.int32),
+                 np.zeros(0, np.int32), "", bits)
+
+
+def _finish(rng: np.random.Generator, layer, in_max: int, per_channel: bool, last: bool, bits: int) -> int:
+    """Biases and multipliers of a weight layer; returns the next layer's input bound."""
+    bound = int(accumulator_bounds(layer, in_max).max())
+    room = max((ACC_MAX - bound) // 2, 0)
+    n = len(layer.b_q)
+    layer.b_q = _coarse_bias(rng, n, room, bound // 16) if bits == 4 else _bias(rng, n, room)
+    layer.b = layer.b_q.astype(np.float32)
+    if last:
+        return in_max
+    _requant(rng, layer, in_max, per_channel)
+    return layer.activation.out_max_abs
+
+
+def _pick(rng: np.random.Generator, weights: list[int]) -> int:
+    """1..len(weights), with the given relative weights."""
+    p = np.asarray(weights, float)
+    return int(rng.choice(len(p), p=p / p.sum())) + 1
+
+
+def random_conv_model(rng: np.random.Generator, name: str = "rconv", max_side: int = 14,
+                      target: bool = False) -> Model:
+    """A conv/pool front (k 1..5, pools 1..3, 1..8 channels, int4 or int8, sometimes pools of the
+    raw image), then 1..2 dense layers. target: the shipped CNN's shape with random int4 weights."""
+    per_channel = bool(rng.random() < 0.5) and not target
+    if target:
+        rows = cols = 28
+        plan = [("conv", 3, 6, 4), ("pool", 2), ("conv", 3, 6, 4), ("pool", 3)]
+    else:
+        side = max_side if rng.random() < 0.8 else 2 * max_side
+        low = 1 if rng.random() < 0.15 else max(1, side // 2)
+        rows, cols = int(rng.integers(low, side + 1)), int(rng.integers(low, side + 1))
+        plan = []
+        if rng.random() < 0.15:
+            plan.append(("pool", 0))
+        for _ in range(int(rng.integers(1, 4))):
+            plan.append(("conv", 0, int(rng.integers(1, 9)), int(rng.choice([4, 8]))))
+            plan += [("pool", 0)] * int(rng.choice([0, 1, 1, 2]))
+    layers: list = []
+    shape, in_max = (rows, cols, 1), INPUT_MAX
+    for item in plan:
+        h, w, c = shape
+        if item[0] == "pool":
+            size = item[1] or _pick(rng, [1, 3, 3][:min(3, h, w)])
+            if size > min(h, w):
+                continue
+            layers.append(MaxPool2D(shape, size))
+            shape = layers[-1].out_shape
+            continue
+        _, k, cout, bits = item
+        k = k or _pick(rng, [1, 2, 3, 2, 2][:min(5, h, w)])
+        if k > min(h, w):
+            continue
+        act = Activation("relu") if target else _activation(rng, False, CONV_ACTS)
+        wq = _weights4(rng, (cout, k, k, c)) if bits == 4 else _weights(rng, (cout, k, k, c))
+        layer = Conv2D(shape, cout, k, act, wq.astype(np.float32), np.zeros(cout, np.float32), wq,
+                       np.zeros(cout, np.int32), 1.0, np.ones(cout if per_channel else 1), 1 / 127,
+                       np.zeros(0, np.int32), np.zeros(0, np.int32), "", bits)
+        in_max = _finish(rng, layer, in_max, per_channel, False, bits)
+        layers.append(layer)
+        shape = layer.out_shape
+    width = shape[0] * shape[1] * shape[2]
+    n_dense = 1 if target else int(rng.integers(1, 3))
+    for i in range(n_dense):
+        last = i == n_dense - 1
+        out = (10 if target else int(rng.integers(2, 12))) if last else int(rng.integers(1, 16))
+        bits = 4 if target else int(rng.choice([4, 8]))
+        layer = _dense(rng, width, out, _activation(rng, last), per_channel, last, bits)
+        in_max = _finish(rng, layer, in_max, per_channel, last, bits)
+        layers.append(layer)
+        width = out
+    return Model(name, InputSpec(rows, cols, 1 / 255), layers, [f"c{k}" for k in range(width)], {"random": True})
+
+
+def random_model(rng: np.random.Generator, name: str = "rand", int4: bool = False) -> Model:
+    """Dense/RNN models; int4: the dense layers take int4 weights at random."""
     rows, cols = int(rng.integers(1, 29)), int(rng.integers(1, 29))
     n_rnn = int(rng.integers(0, 3))
     n_dense = int(rng.integers(1, 4))
@@ -80,6 +190,12 @@ def random_model(rng: np.random.Generator, name: str = "rand") -> Model:
             layer = RNN(width, out, act, w_ih.astype(np.float32), w_hh.astype(np.float32), np.zeros(out, np.float32),
                         w_ih, w_hh, np.zeros(out, np.int32), 1.0, scale, 1 / 127, np.zeros(0, np.int32),
                         np.zeros(0, np.int32))
+        elif int4 and rng.random() < 0.6:
+            layer = _dense(rng, width, out, act, per_channel, last, 4)
+            in_max = _finish(rng, layer, in_max, per_channel, last, 4)
+            layers.append(layer)
+            width = out
+            continue
         else:
             w = _weights(rng, (out, width))
             layer = Dense(width, out, act, w.astype(np.float32), np.zeros(out, np.float32), w,
@@ -107,3 +223,31 @@ def random_images(rng: np.random.Generator, model: Model, n: int) -> np.ndarray:
         x[3] = np.where(rng.random(shape[1:]) < 0.2, 0, x[3])
         x[4] = np.where(rng.random(shape[1:]) < 0.3, 0, x[4])
     return x
+
+
+def small_cnn(seed: int = 0, name: str = "small_cnn", bits: int = 4, per_channel: bool = False,
+              pin_extremes: bool = True) -> Model:
+    """The shipped CNN's architecture through the float exporter (quantize_model): conv3x3 1->6 relu,
+    maxpool 2, conv3x3 6->6 relu, maxpool 3, dense 54->10; int4 (or int8) weights. pin_extremes
+    sets a few weights to the int4 minimum -8, which symmetric quantization never produces."""
+    from nnmodel.export import FloatLayer, quantize_model
+    from nnmodel.quant import prove_no_overflow
+
+    rng = np.random.default_rng(seed)
+    layers = [
+        FloatLayer("conv2d", {"w": rng.normal(0, .3, (6, 3, 3, 1)), "b": rng.normal(0, .1, 6)}, "relu",
+                   out_scale=0.02, extra={"in_shape": (28, 28, 1), "weight_bits": bits}),
+        FloatLayer("maxpool2d", {}, "none", extra={"in_shape": (26, 26, 6), "size": 2}),
+        FloatLayer("conv2d", {"w": rng.normal(0, .3, (6, 3, 3, 6)), "b": rng.normal(0, .1, 6)}, "relu",
+                   out_scale=0.05, extra={"in_shape": (13, 13, 6), "weight_bits": bits}),
+        FloatLayer("maxpool2d", {}, "none", extra={"in_shape": (11, 11, 6), "size": 3}),
+        FloatLayer("dense", {"w": rng.normal(0, .3, (10, 54)), "b": rng.normal(0, .1, 10)}, "none",
+                   extra={"weight_bits": bits}),
+    ]
+    model = quantize_model(name, layers, per_channel=per_channel)
+    if pin_extremes and bits == 4:
+        for layer in (model.layers[0], model.layers[2], model.layers[4]):
+            flat = layer.w_q.reshape(-1)
+            flat[rng.choice(flat.size, 3, replace=False)] = -8
+        prove_no_overflow(model)
+    return model

@@ -9,18 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, small_mlp, small_rnn
-from randmodels import random_images, random_model
+from randmodels import random_conv_model, random_images, random_model, small_cnn
 
 from nnmodel import NNModelError, hostc, reference
 from nnmodel.codegen import compile_model
 from nnmodel.codegen.image import HEADER_BYTES, build_image, crc16
 
 N_RANDOM = 200
+N_RANDOM_CONV = 150  # conv/pool models, plus N_RANDOM_INT4 dense/RNN models with int4 dense layers
+N_RANDOM_INT4 = 60
 
 
-def _check_random(seed: int, workdir: Path) -> tuple[int, int]:
+def _check_random(seed: int, workdir: Path, make=random_model) -> tuple[int, int]:
     rng = np.random.default_rng(seed)
-    model = random_model(rng, name=f"rand{seed}")
+    model = make(rng, name=f"rand{seed}")
     storage = ("ram", "flash", "progmem", "eeprom")[seed % 4]
     if storage == "eeprom" and len(compile_model(model, target="native", storage="ram",
                                                  out_dir=workdir / "probe").layout.payload) > 0xFFFF:
@@ -36,6 +38,119 @@ def test_random_models_bit_identical(tmp_path: Path) -> None:
         results = list(pool.map(lambda s: _check_random(s, tmp_path / str(s)), range(N_RANDOM)))
     mismatches = sum(m for m, _ in results)
     assert len(results) == N_RANDOM and mismatches == 0, f"{mismatches} mismatching images"
+
+
+def test_random_conv_models_bit_identical(tmp_path: Path) -> None:
+    """N_RANDOM_CONV random conv/pool models (k 1..5, pools 1..3, 1..8 channels, int4/int8, per-tensor/channel,
+    both line-buffer strategies, int16/int32 running maxima, pools of the raw image) × 40 inputs: 0 mismatches."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda s: _check_random(s, tmp_path / str(s), random_conv_model),
+                                 range(5000, 5000 + N_RANDOM_CONV)))
+    mismatches = sum(m for m, _ in results)
+    assert len(results) == N_RANDOM_CONV and mismatches == 0, f"{mismatches} mismatching images"
+
+
+def test_random_int4_dense_models_bit_identical(tmp_path: Path) -> None:
+    """Dense-first and RNN models whose dense layers have packed int4 weights and shifted biases."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda s: _check_random(s, tmp_path / str(s), lambda r, name: random_model(r, name, int4=True)),
+                                 range(7000, 7000 + N_RANDOM_INT4)))
+    assert sum(m for m, _ in results) == 0
+
+
+def test_random_conv_models_cover_every_code_path() -> None:
+    """The equivalence test above means something only if it reaches every strategy and buffer type."""
+    from nnmodel.codegen.convplan import plan_conv
+    seen = set()
+    for seed in range(5000, 5000 + N_RANDOM_CONV):
+        model = random_conv_model(np.random.default_rng(seed))
+        for st in plan_conv(model):
+            seen.add((st.strategy, st.run_elem))
+            seen.add(("bits", st.conv.weight_bits if st.conv is not None else 0))
+            seen.add(("ring", min(st.ring_rows, 2), st.caller_row))
+        seen.add(("per_channel", any(getattr(x, "mult", np.zeros(0)).size > 1 for x in model.layers)))
+    assert {("window", 0), ("running", 2), ("running", 4), ("pool", 0), ("bits", 4), ("bits", 8),
+            ("ring", 0, True), ("ring", 1, True), ("ring", 2, True), ("ring", 1, False), ("ring", 2, False),
+            ("per_channel", True), ("per_channel", False)} <= seen
+
+
+@pytest.mark.parametrize("storage", ["ram", "flash", "progmem", "eeprom"])
+@pytest.mark.parametrize("variant", ["int4", "int8-per-channel", "random-int4"])
+def test_target_cnn_bit_identical(tmp_path: Path, storage: str, variant: str) -> None:
+    """The shipped CNN's architecture (int4 with -8 weights; int8 per channel, whose second stage keeps
+    an int32 running max; random int4 integers) on random, blank, saturated and sparse digits."""
+    if variant == "random-int4":
+        model = random_conv_model(np.random.default_rng(77), name="cnn", target=True)
+    else:
+        model = small_cnn(bits=4) if variant == "int4" else small_cnn(bits=8, per_channel=True)
+    images = random_images(np.random.default_rng(5), model, 150)
+    build = hostc.build(model, tmp_path, storage=storage, opt="-O1")
+    got = build.logits(images)
+    np.testing.assert_array_equal(got, reference.run(model, images))
+    assert build.check() == 0
+    assert len(np.unique(got, axis=0)) > 100, "logits should vary with the image"
+
+
+def test_target_cnn_plan_and_ram() -> None:
+    """conv1 reads only input rows/cols 0..23 (window ring of 3 previous rows), conv2 only 9x9 outputs
+    (running: ring of 3 rows + 3x6 int16 maxima); the RAM total counts every buffer."""
+    from nnmodel.codegen.convplan import plan_conv
+    from nnmodel.codegen.emit_c import plan_buffers
+    model = small_cnn()
+    s0, s1 = plan_conv(model)
+    assert (s0.need_in, s0.need_out, s0.strategy, s0.ring_rows, s0.row_bytes) == ((24, 24), (11, 11), "window", 3, 24)
+    assert (s1.need_in, s1.need_out, s1.strategy, s1.ring_rows, s1.row_bytes, s1.run_elem) == \
+        ((11, 11), (3, 3), "running", 3, 66, 2)
+    buf = plan_buffers(model)
+    assert buf.ram_bytes == 72 + 198 + 36 + 4 * 10 + 2 == 348
+
+
+def _declared_ram(source: str) -> int:
+    """Bytes of the static buffers a generated .c declares (weights have initialisers and are excluded)."""
+    import re
+    sizes = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4}
+    total = 0
+    for kind, count in re.findall(r"^static (u?int\d+_t) \w+(?:\[(\d+)\])?;", source, re.M):
+        total += sizes[kind] * int(count or 1)
+    return total
+
+
+def test_ram_bytes_count_every_buffer(tmp_path: Path) -> None:
+    """<NAME>_RAM_BYTES equals the generated static buffers, for many models of every kind."""
+    import re
+    models = [small_cnn(), small_cnn(bits=8), small_rnn(), small_mlp()]
+    models += [random_conv_model(np.random.default_rng(s), name=f"c{s}") for s in range(60)]
+    models += [random_model(np.random.default_rng(s), name=f"d{s}", int4=True) for s in range(20)]
+    for model in models:
+        out = tmp_path / model.name
+        compile_model(model, target="native", storage="flash", out_dir=out)
+        ram = int(re.search(r"_RAM_BYTES (\d+)u", (out / f"{model.name}.h").read_text())[1])
+        assert _declared_ram((out / f"{model.name}.c").read_text()) == ram, model.name
+
+
+def test_target_cnn_fits_the_attiny85_eeprom(tmp_path: Path) -> None:
+    """nnmodel compile --target attiny85 --storage eeprom: a 12 + 487 = 499 B image (of 512); the model's
+    buffers are exactly the .bss avr-gcc allocates."""
+    from nnmodel import save
+    from nnmodel.cli import main
+    path = save(small_cnn(name="cnn"), tmp_path / "cnn.nnm")
+    out = tmp_path / "gen"
+    assert main(["compile", str(path), "--target", "attiny85", "--storage", "eeprom", "--out", str(out)]) == 0
+    assert (out / "cnn.bin").stat().st_size == HEADER_BYTES + 487 <= 512
+    if shutil.which("avr-gcc"):
+        obj = tmp_path / "cnn.o"
+        subprocess.run(["avr-gcc", "-mmcu=attiny85", "-Os", "-std=c99", "-c", "-I", str(out), "-I",
+                        str(REPO / "lib/nnrt/include"), str(out / "cnn.c"), "-o", str(obj)], check=True)
+        size = subprocess.run(["avr-size", "-A", str(obj)], capture_output=True, text=True, check=True).stdout
+        bss = int(next(line.split()[1] for line in size.splitlines() if line.startswith(".bss")))
+        assert bss == 348
+
+
+def test_conv_models_reserve_the_conv_kernels_stack(tmp_path: Path) -> None:
+    """The int8 variant keeps an int32 running max (384 B of buffers): with the conv kernels' stack it
+    cannot run in 512 B of SRAM, and compile says so instead of producing firmware that overflows."""
+    with pytest.raises(NNModelError, match=r"SRAM: needs 528 bytes \(384 model \+ 96 kept .* \+ 48 for the conv"):
+        compile_model(small_cnn(bits=8), target="attiny85", storage="progmem", out_dir=tmp_path)
 
 
 @pytest.mark.parametrize("storage", ["ram", "flash", "progmem", "eeprom"])
@@ -94,14 +209,32 @@ def test_image_header_layout() -> None:
 
 
 @pytest.mark.parametrize("storage", ["ram", "eeprom"])
-def test_generated_files_are_deterministic(tmp_path: Path, storage: str) -> None:
-    a = compile_model(small_rnn(), target="native", storage=storage, out_dir=tmp_path / "a")
-    b = compile_model(small_rnn(), target="native", storage=storage, out_dir=tmp_path / "b")
+@pytest.mark.parametrize("make", [small_rnn, small_cnn])
+def test_generated_files_are_deterministic(tmp_path: Path, storage: str, make) -> None:
+    a = compile_model(make(), target="native", storage=storage, out_dir=tmp_path / "a")
+    b = compile_model(make(), target="native", storage=storage, out_dir=tmp_path / "b")
     assert [p.name for p in a.files] == [p.name for p in b.files]
     assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a.files, b.files))
     if storage == "eeprom":
         assert {p.suffix for p in a.files} >= {".bin", ".eep"}
-        assert (tmp_path / "a" / "small_rnn.bin").stat().st_size == a.footprint.eeprom
+        assert (tmp_path / "a" / f"{make().name}.bin").stat().st_size == a.footprint.eeprom
+
+
+def test_int4_packing_and_shifted_biases() -> None:
+    """Nibble order (element 2i low, 2i+1 high, odd count padded with 0) and bias (width, shift)."""
+    from nnmodel.codegen.layout import bias_encoding, pack_int4
+    assert pack_int4(np.array([1, -1, -8, 7, 3])) == bytes([0xF1, 0x78, 0x03])
+    assert bias_encoding(np.array([-128 << 5, 127 << 5, 0, 3 << 6]), 4) == (1, 5)
+    assert bias_encoding(np.array([-128 << 5, 127 << 5, 0, 3 << 6]), 8) == (2, 0)  # int8 layers: as before
+    assert bias_encoding(np.array([300, -2]), 4) == (2, 0)
+    assert bias_encoding(np.array([0, 0]), 4) == (1, 0)
+
+
+def test_shipped_models_keep_their_hash() -> None:
+    from nnmodel import load
+    from nnmodel.codegen.layout import lay_out
+    assert lay_out(load(REPO / "models/mnist_rnn_attiny85.nnm")).model_hash == 0x368691F8
+    assert lay_out(load(REPO / "models/mnist_mlp_esp32c3.nnm")).model_hash == 0x3387DB59
 
 
 def test_eep_is_intel_hex_of_the_bin(tmp_path: Path) -> None:
@@ -161,9 +294,13 @@ def test_runtime_compiles_warning_free(tmp_path: Path, arch: str) -> None:
     if not shutil.which(cc[0]):
         pytest.fail(f"{cc[0]} is not installed (the README's test command installs it)")
     for storage in storages:
-        models = [small_rnn(lut=target != "attiny85")]
+        models = [small_rnn(lut=target != "attiny85"), small_cnn(name="cnn4")]
         if not (target == "attiny85" and storage == "eeprom"):  # an MLP's weights exceed 512 B
             models.append(small_mlp(hidden=4 if target == "attiny85" else 16))
+        if target != "attiny85":  # int8 per channel, and random conv/pool/int4 models of every kind
+            models.append(small_cnn(name="cnn8", bits=8, per_channel=True))
+            models += [random_conv_model(np.random.default_rng(s), name=f"rc{s}") for s in range(5000, 5012)]
+            models += [random_model(np.random.default_rng(s), name=f"ri{s}", int4=True) for s in range(7000, 7004)]
         for model in models:
             out = tmp_path / f"{storage}-{model.name}"
             compile_model(model, target=target, storage=storage, out_dir=out)

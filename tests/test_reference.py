@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from literal_reference import run_one
-from randmodels import random_images, random_model
+from randmodels import random_conv_model, random_images, random_model, small_cnn
 
 from nnmodel import reference
 from nnmodel.quant import choose_multiplier, requantize
@@ -17,6 +17,39 @@ def test_reference_equals_literal(seed: int) -> None:
     images = random_images(rng, model, 5)
     expected = np.array([run_one(model, im) for im in images])
     np.testing.assert_array_equal(reference.run(model, images), expected)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_reference_equals_literal_conv(seed: int) -> None:
+    """Conv/pool models (and int4 dense models) against the plain-Python transcription."""
+    rng = np.random.default_rng(3000 + seed)
+    model = random_conv_model(rng, max_side=10) if seed % 4 else random_model(rng, int4=True)
+    images = random_images(rng, model, 5)
+    expected = np.array([run_one(model, im) for im in images])
+    np.testing.assert_array_equal(reference.run(model, images), expected)
+
+
+@pytest.mark.parametrize("make", [small_cnn, lambda: random_conv_model(np.random.default_rng(1), target=True)])
+def test_reference_equals_literal_target_cnn(make) -> None:
+    model = make()
+    images = random_images(np.random.default_rng(2), model, 3)
+    np.testing.assert_array_equal(reference.run(model, images), np.array([run_one(model, im) for im in images]))
+
+
+def test_random_conv_models_vary_without_saturating() -> None:
+    """Conv and pool outputs take interior values, so the equivalence tests see real arithmetic."""
+    rng = np.random.default_rng(8)
+    seen, interior, total = set(), 0, 0
+    for _ in range(40):
+        model = random_conv_model(rng)
+        trace: list = []
+        reference.run(model, random_images(rng, model, 8), trace=trace)
+        seen |= {layer.activation.kind for layer in model.conv_front if hasattr(layer, "activation")}
+        for values in trace[:len(model.conv_front)]:
+            interior += int(np.sum((values > -127) & (values < 127) & (values != 0)))
+            total += values.size
+    assert seen == {"relu", "hardtanh", "linear"}
+    assert 0.2 < interior / total < 0.95, interior / total
 
 
 def test_random_models_exercise_every_activation_without_saturating() -> None:

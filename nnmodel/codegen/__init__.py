@@ -15,6 +15,12 @@ from .image import HEADER_BYTES, MAX_PAYLOAD, build_image, intel_hex
 from .layout import Layout, lay_out
 
 
+# Stack the conv kernels need beyond what a target's stack_reserve covers (that reserve was sized
+# for the dense/RNN kernels): the ATtiny85 firmware peaks at 86 B of stack with the shipped RNN and
+# at 137 B with the CNN (simavr high-water mark, portable kernels of nnrt_conv.h, avr-gcc -Os).
+CONV_STACK_BYTES = 48
+
+
 @dataclass
 class Footprint:
     """Bytes the model needs in each memory of the target (runtime code not included)."""
@@ -24,6 +30,7 @@ class Footprint:
     flash: int
     sram: int
     eeprom: int
+    stack: int = 0  # stack beyond the target's stack_reserve (the conv kernels)
 
 
 def footprint(model: Model, layout: Layout, storage: str) -> Footprint:
@@ -35,6 +42,7 @@ def footprint(model: Model, layout: Layout, storage: str) -> Footprint:
         flash=0 if storage == "eeprom" else payload,  # RAM weights are copied from flash at boot
         sram=buffers + (payload if storage == "ram" else 0),
         eeprom=payload + HEADER_BYTES if storage == "eeprom" else 0,
+        stack=CONV_STACK_BYTES if model.conv_front else 0,
     )
 
 
@@ -49,8 +57,9 @@ def check_fit(target: Target, storage: str, fp: Footprint, where: str) -> None:
                            f"this model needs {fp.payload}; use --storage flash or ram")
     checks = [("EEPROM", fp.eeprom, target.eeprom_bytes, "bytes of image (header included)"),
               ("flash", fp.flash, target.flash_bytes, "bytes of model data"),
-              ("SRAM", fp.sram + target.stack_reserve, target.sram_bytes,
-               f"bytes ({fp.sram} model + {target.stack_reserve} kept for stack and input row)")]
+              ("SRAM", fp.sram + target.stack_reserve + fp.stack, target.sram_bytes,
+               f"bytes ({fp.sram} model + {target.stack_reserve} kept for stack and input row"
+               + (f" + {fp.stack} for the conv kernels' stack)" if fp.stack else ")"))]
     for memory, need, have, what in checks:
         if have is not None and need > have:
             raise NNModelError(f"{where}: does not fit {target.name} {memory}: needs {need} {what}, "

@@ -5,10 +5,15 @@ import argparse
 
 from .. import load
 from ..codegen import footprint
+from ..codegen.convplan import computed_macs, describe_stage, plan_conv
 from ..codegen.emit_c import plan_buffers
 from ..codegen.image import HEADER_BYTES, MAX_PAYLOAD
 from ..codegen.layout import lay_out
-from ..model import RNN, Model
+from ..model import RNN, Conv2D, MaxPool2D, Model
+
+
+def _shape(shape: tuple[int, int, int]) -> str:
+    return "x".join(map(str, shape))
 from ..quant import prove_no_overflow
 
 
@@ -17,16 +22,28 @@ def describe(model: Model) -> list[str]:
              f"{model.n_classes} classes ({', '.join(model.labels)})"]
     proofs = prove_no_overflow(model)
     for i, (layer, proof) in enumerate(zip(model.layers, proofs)):
-        shape = (f"rnn {layer.in_features}->{layer.units}" if isinstance(layer, RNN)
-                 else f"dense {layer.in_features}->{layer.out_features}")
+        if isinstance(layer, MaxPool2D):
+            lines.append(f"  [{i}] maxpool {layer.size}x{layer.size} {_shape(layer.in_shape)}->{_shape(layer.out_shape)} "
+                         "(floor; no weights)")
+            continue
+        if isinstance(layer, RNN):
+            shape = f"rnn {layer.in_features}->{layer.units}"
+        elif isinstance(layer, Conv2D):
+            shape = (f"conv {layer.kernel}x{layer.kernel} {_shape(layer.in_shape)}->{_shape(layer.out_shape)}")
+        else:
+            shape = f"dense {layer.in_features}->{layer.out_features}"
         scales = "per-channel" if layer.acc_scale.size > 1 else "per-tensor"
+        if getattr(layer, "weight_bits", 8) != 8:
+            scales += f" int{layer.weight_bits}"
         lines.append(f"  [{i}] {shape:<18} {layer.activation.kind:<9} {scales:<12} "
                      f"|acc| <= {proof.acc_bound} ({proof.headroom_bits:.1f} bits headroom)"
                      + (f", |acc*M| <= {proof.product_bound}" if proof.product_bound else ""))
     layout = lay_out(model)
     buffers = plan_buffers(model).ram_bytes
+    computed = computed_macs(model)
     lines += [f"parameters: {model.parameter_count()}",
-              f"MACs per inference: {model.macs()}",
+              f"MACs per inference: {model.macs()}"
+              + (f" ({computed} computed: conv outputs no pool window reads are skipped)" if computed != model.macs() else ""),
               f"payload: {len(layout.payload)} B (weights, biases, multipliers, tables); hash 0x{layout.model_hash:08x}",
               "bytes per storage kind:"]
     for storage in ("ram", "flash", "progmem", "eeprom"):
@@ -34,6 +51,12 @@ def describe(model: Model) -> list[str]:
         note = "  (over the 64 KB image limit)" if fp.eeprom > MAX_PAYLOAD + HEADER_BYTES else ""
         lines.append(f"  {storage:<8} flash {fp.flash:>7}  SRAM {fp.sram:>7}  EEPROM {fp.eeprom:>6}{note}")
     lines.append(f"runtime RAM: {buffers} B of static buffers + one input row ({model.input.cols} B) in the caller")
+    stages = plan_conv(model)
+    if stages:
+        buf = plan_buffers(model)
+        lines.append(f"  conv line buffers {sum(buf.rings) + sum(buf.runs) + buf.out_row} B, "
+                     f"dense accumulators {4 * buf.acc} B, hidden outputs {sum(buf.ping)} B, row counter 2 B")
+        lines += [f"  {describe_stage(st)}" for st in stages]
     acc = model.provenance.get("accuracy")
     if acc:
         shown = {k: v for k, v in acc.items() if v is not None}  # val_* are None after a final fit

@@ -63,13 +63,13 @@
     "adc %D[pb], %[xh]\n\t"
 
 /* One conv output into a running max: v = the dot product of the taps of k segments (n = 1..255
- * each, at most 257 uint8 or 255 int8 inputs in all), segment s at xp + s * (n + skip); weights from byte wa on (its high nibble first if bit 0 of
+ * each, at most 257 uint8 or 255 int8 inputs in all), segment s at rows[s] + off; weights from byte wa on (its high nibble first if bit 0 of
  * flags is set: wb then holds that byte). *out = v if bit 2 of flags is set, else max(*out, v).
  * Bit 1 of flags: int8 inputs.
  * The sum is P0 + 2 P1 + 4 P2 - 8 P3, Horner's rule on 32 bits from -P3, in pb once the planes
  * are done (P2 parked in x:cnt). */
 NNRT_AVR_INLINE void nnrt_avr_conv_point_w4(int32_t *out, nnrt_wptr_t wa, uint8_t wb,
-                                            const uint8_t *xp, uint16_t skip, uint8_t k,
+                                            const uint8_t *const *rows, uint16_t off, uint8_t k,
                                             uint8_t n, uint8_t flags)
 {
     uint32_t pa, pb;
@@ -79,16 +79,16 @@ NNRT_AVR_INLINE void nnrt_avr_conv_point_w4(int32_t *out, nnrt_wptr_t wa, uint8_
         "clr %A[pb]\n\t" "clr %B[pb]\n\t" "clr %C[pb]\n\t" "clr %D[pb]\n\t"
         "clr %[xh]\n\t"
         "bst %[fl], 0\n" /* T: phase */
-        "movw r26, %A[xp]\n"
-        "1:\n\t" /* the next segment starts at X */
+        "1:\n\t" /* next segment: X = *seg++ + off */
+        "movw r26, %A[seg]\n\t" "ld __tmp_reg__, X+\n\t" "ld r27, X\n\t" "mov r26, __tmp_reg__\n\t"
+        "add r26, %A[off]\n\t" "adc r27, %B[off]\n\t"
+        "subi %A[seg], lo8(-2)\n\t" "sbci %B[seg], hi8(-2)\n\t"
         "mov %[cnt], %[n]\n\t"
         "sbrc %[fl], 1\n\t" "rjmp 4f\n"
         "2:\n\t" NNRT_W4_LOOP("2", "") "rjmp 5f\n"
         "4:\n\t" NNRT_W4_LOOP("4", NNRT_W4_SIGN)
         "5:\n\t"
-        "dec %[k]\n\t" "breq 6f\n\t"
-        "add r26, %A[skip]\n\t" "adc r27, %B[skip]\n\t" /* to the same column of the next row */
-        "rjmp 1b\n"
+        "dec %[k]\n\t" "breq 6f\n\t" "rjmp 1b\n"
         "6:\n\t"
         "bst %[fl], 1\n\t" /* T: int8 inputs, signed planes */
         "mov %[x], %A[pb]\n\t" "mov %[cnt], %B[pb]\n\t" /* x:cnt = P2 */
@@ -105,48 +105,51 @@ NNRT_AVR_INLINE void nnrt_avr_conv_point_w4(int32_t *out, nnrt_wptr_t wa, uint8_
         "brge 9f\n"
         "8:\n\t" "st X+, %A[pb]\n\t" "st X+, %B[pb]\n\t" "st X+, %C[pb]\n\t" "st X, %D[pb]\n"
         "9:\n\t"
-        : [pa] "=&r"(pa), [pb] "=&d"(pb), [wa] NNRT_W4_WA(wa), [k] "+r"(k),
+        : [pa] "=&r"(pa), [pb] "=&d"(pb), [wa] NNRT_W4_WA(wa), [k] "+r"(k), [seg] "+d"(rows),
           [x] "=&r"(x), [xh] "=&r"(xh), [wb] "+r"(wb), [cnt] "=&r"(cnt)
-        : [out] "r"(out), [xp] "r"(xp), [skip] "r"(skip), [n] "r"(n), [fl] "r"(flags) NNRT_AVR_RD_OPERANDS
+        : [out] "r"(out), [off] "r"(off), [n] "r"(n), [fl] "r"(flags) NNRT_AVR_RD_OPERANDS
         : "r26", "r27", "memory");
     (void)pa, (void)pb, (void)x, (void)xh, (void)cnt;
 }
 
-/* out[q] (q < nq) = the max over pw neighbouring conv outputs (columns q*pw .. q*pw+pw-1) of one
- * output channel whose k*n weights start at nibble t of w; output column j reads n inputs at
- * x + j * step + dy * stride from each of its k rows dy. merge: the larger of that and out[q]
- * (the rows of a pooling window, one call each). nz (or NULL): bit j (LSB first) clear when all
- * inputs of column j are zero, so that its output is 0 without reading them: the caller finds
- * the blank windows once for all channels (most of a digit's first layer). */
-static __attribute__((noinline, unused)) void nnrt_conv_row_w4(int32_t *out, nnrt_wptr_t w, uint16_t t,
-                                                               const uint8_t *x, uint16_t stride,
-                                                               uint8_t k, uint8_t n, uint8_t step,
-                                                               uint8_t nq, uint8_t pw, uint8_t sx,
-                                                               uint8_t merge, const uint8_t *nz)
+/* The max over ph x pw neighbouring conv outputs of one output channel whose k*n weights start at
+ * nibble t of w: output (dy, dx) reads n inputs at rows[dy + s] + off + dx * step from each of its
+ * k rows s (a pooling window; 1 x 1 for a plain dot product). */
+static __attribute__((noinline, unused)) int32_t nnrt_pool_w4(nnrt_wptr_t w, uint16_t t,
+                                                             const uint8_t *const *rows, uint16_t off,
+                                                             uint8_t k, uint8_t n, uint8_t step,
+                                                             uint8_t ph, uint8_t pw, uint8_t sx)
 {
     const nnrt_wptr_t wa = w + (t >> 1) + (t & 1u);
-    const uint8_t flags = (uint8_t)((t & 1u) | (sx ? 2u : 0u));
-    const uint16_t skip = (uint16_t)(stride - n);
-    uint8_t wb = 0, j, bit = 1, bits = nz ? *nz : 0xFFu;
+    uint8_t flags = (uint8_t)((t & 1u) | (sx ? 6u : 4u)); /* bit 2: the first point stores */
+    uint8_t wb = 0, dy, dx;
+    int32_t best = 0; /* written by the asm through its address */
     nnrt_rd_open();
     if (t & 1u) {
         wb = NNRT_RD(wa - 1);
     }
-    for (; nq != 0u; nq--, out++) {
-        for (j = 0; j < pw; j++, x += step) {
-            const uint8_t first = j == 0u && !merge;
-            if (bits & bit) {
-                nnrt_avr_conv_point_w4(out, wa, wb, x, skip, k, n, (uint8_t)(flags | (first ? 4u : 0u)));
-            } else if (first || *out < 0) {
-                *out = 0;
-            }
-            bit = (uint8_t)(bit << 1);
-            if (bit == 0u) {
-                bit = 1;
-                bits = nz ? *++nz : 0xFFu;
-            }
+    for (dy = 0; dy < ph; dy++, rows++) {
+        uint16_t at = off;
+        for (dx = 0; dx < pw; dx++, at = (uint16_t)(at + step)) {
+            nnrt_avr_conv_point_w4(&best, wa, wb, rows, at, k, n, flags);
+            flags &= (uint8_t)~4u;
         }
     }
+    return best;
+}
+
+/* 1 when some byte of the p + k - 1 rows' window columns [off, off + len) is nonzero. */
+static __attribute__((noinline, unused)) uint8_t nnrt_any_nonzero(const uint8_t *const *rows, uint8_t n_rows,
+                                                                 uint16_t off, uint8_t len)
+{
+    uint8_t any = 0, i;
+    for (; n_rows != 0u; n_rows--, rows++) {
+        const uint8_t *x = *rows + off;
+        for (i = len; i != 0u; i--) {
+            any |= *x++;
+        }
+    }
+    return any != 0u;
 }
 
 #endif /* NNRT_AVR_W4_H */

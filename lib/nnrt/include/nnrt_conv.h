@@ -114,7 +114,24 @@ NNRT_CONV_INLINE int32_t nnrt_conv_dot_w8(nnrt_wptr_t w, uint16_t t, const uint8
 
 /* acc[j] += sum_i w4[t + j*stride + i] * x[i] for j < n_out, i < n: a dense layer with packed
  * int4 weights (t: element index of the first weight used; streaming passes a column offset). */
-#ifndef NNRT_HAVE_MAC_W4
+#if defined(__AVR__)
+/* AVR: each output's row through the bit-plane kernel, pieces of at most 255 inputs. */
+NNRT_CONV_FN void nnrt_mac_w4(int32_t *acc, nnrt_wptr_t w, uint32_t t, uint16_t n_out, uint32_t stride,
+                              const uint8_t *x, uint16_t n, uint8_t sx)
+{
+    uint16_t j;
+    for (j = 0; j < n_out; j++, t += stride) {
+        uint16_t done = 0;
+        while (done < n) {
+            const uint8_t len = (uint8_t)(n - done < 255u ? n - done : 255u);
+            const uint8_t *seg = x + done;
+            acc[j] += nnrt_pool_w4(w + ((t + done) >> 1), (uint16_t)((t + done) & 1u), &seg, 0u, 1u, len, 1u,
+                                   1u, 1u, sx);
+            done = (uint16_t)(done + len);
+        }
+    }
+}
+#elif !defined(NNRT_HAVE_MAC_W4)
 NNRT_CONV_FN void nnrt_mac_w4(int32_t *acc, nnrt_wptr_t w, uint32_t t, uint16_t n_out, uint32_t stride,
                               const uint8_t *x, uint16_t n, uint8_t sx)
 {
@@ -179,7 +196,7 @@ NNRT_CONV_INLINE int8_t nnrt_conv_requant(int32_t raw, uint16_t o, nnrt_wptr_t b
 /* One pooled output row, window strategy: rows[0..k+p-2] are the input rows of the p conv rows
  * of the pooling group. For q < n_q, o < c_out: y[q*c_out + o] = act(requant(bias[o] + max over
  * the p x p conv sums at conv columns q*p..q*p+p-1)). p = 1 is a plain conv row. */
-NNRT_CONV_FN void nnrt_conv_window(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
+NNRT_CONV_FN void nnrt_conv_window_c(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
                                    uint16_t c_in, uint16_t c_out, uint16_t p, uint16_t n_q,
                                    nnrt_wptr_t w, nnrt_wptr_t bias, uint8_t bias_width,
                                    uint8_t bias_shift, nnrt_wptr_t mult, nnrt_wptr_t shift,
@@ -198,7 +215,7 @@ NNRT_CONV_FN void nnrt_conv_window(const uint8_t *const *rows, uint8_t sx, uint8
 /* Running strategy, one conv row (rows[0..k-1]): run[q*c_out + o] = max over the p conv sums at
  * columns q*p.., combined with the earlier rows of the group unless first. The caller proves
  * every sum fits the running type. */
-NNRT_CONV_FN void nnrt_conv_run_s16(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
+NNRT_CONV_FN void nnrt_conv_run_s16_c(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
                                     uint16_t c_in, uint16_t c_out, uint16_t p, uint16_t n_q,
                                     nnrt_wptr_t w, int16_t *run, uint8_t first)
 {
@@ -214,7 +231,7 @@ NNRT_CONV_FN void nnrt_conv_run_s16(const uint8_t *const *rows, uint8_t sx, uint
     }
 }
 
-NNRT_CONV_FN void nnrt_conv_run_s32(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
+NNRT_CONV_FN void nnrt_conv_run_s32_c(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
                                     uint16_t c_in, uint16_t c_out, uint16_t p, uint16_t n_q,
                                     nnrt_wptr_t w, int32_t *run, uint8_t first)
 {
@@ -259,6 +276,93 @@ NNRT_CONV_FN void nnrt_conv_out_s32(const int32_t *run, uint16_t n_q, uint16_t c
         }
     }
 }
+
+#if defined(__AVR__)
+/* ------------------------------------------------------------------------------------------------
+ * AVR: the int4 layers take each pooled output's window through nnrt_pool_w4 (nnrt_avr_w4.h:
+ * bit-plane sums in asm, no multiplier; blank windows skipped for all channels at once); int8 weights (and sums too long
+ * for the planes) take the portable code above. Same results: test/attiny85/test_w4 proves the
+ * kernel, the simulator tests the whole model against nnmodel.reference. No scratch arrays: the
+ * stack shares the 512 bytes of SRAM with the line buffers. */
+NNRT_CONV_INLINE uint8_t nnrt_avr_fits_w4(uint8_t w4, uint8_t k, uint16_t c_in, uint16_t p, uint8_t sx)
+{
+    const uint16_t n = (uint16_t)(k * c_in);
+    return w4 && n <= 255u && p <= 255u && c_in <= 255u && (uint32_t)k * n <= (sx ? 255u : 257u);
+}
+
+NNRT_CONV_INLINE void nnrt_conv_window(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
+                                   uint16_t c_in, uint16_t c_out, uint16_t p, uint16_t n_q,
+                                   nnrt_wptr_t w, nnrt_wptr_t bias, uint8_t bias_width,
+                                   uint8_t bias_shift, nnrt_wptr_t mult, nnrt_wptr_t shift,
+                                   uint8_t per_channel, int8_t lo, int8_t hi, int8_t *y)
+{
+    const uint8_t n = (uint8_t)(k * c_in);
+    uint16_t q, o;
+    if (!nnrt_avr_fits_w4(w4, k, c_in, p, sx)) {
+        nnrt_conv_window_c(rows, sx, w4, k, c_in, c_out, p, n_q, w, bias, bias_width, bias_shift, mult, shift,
+                           per_channel, lo, hi, y);
+        return;
+    }
+    for (q = 0; q < n_q; q++) {
+        /* a blank window (much of a digit's first layer) sums to 0 in every channel */
+        const uint8_t any = (uint16_t)(p + k - 1u) * c_in > 255u ||
+                            nnrt_any_nonzero(rows, (uint8_t)(p + k - 1u), (uint16_t)(q * p * c_in),
+                                             (uint8_t)((p + k - 1u) * c_in));
+        for (o = 0; o < c_out; o++) {
+            const int32_t m = any ? nnrt_pool_w4(w, (uint16_t)(o * k * n), rows, (uint16_t)(q * p * c_in), k, n,
+                                                 (uint8_t)c_in, (uint8_t)p, (uint8_t)p, sx)
+                                  : 0;
+            *y++ = nnrt_conv_requant(m, o, bias, bias_width, bias_shift, mult, shift, per_channel, lo, hi);
+        }
+    }
+}
+
+NNRT_CONV_INLINE void nnrt_conv_run_s16(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
+                                    uint16_t c_in, uint16_t c_out, uint16_t p, uint16_t n_q,
+                                    nnrt_wptr_t w, int16_t *run, uint8_t first)
+{
+    const uint8_t n = (uint8_t)(k * c_in);
+    uint16_t q, o;
+    if (!nnrt_avr_fits_w4(w4, k, c_in, p, sx)) {
+        nnrt_conv_run_s16_c(rows, sx, w4, k, c_in, c_out, p, n_q, w, run, first);
+        return;
+    }
+    for (q = 0; q < n_q; q++) {
+        for (o = 0; o < c_out; o++, run++) {
+            const int32_t m = nnrt_pool_w4(w, (uint16_t)(o * k * n), rows, (uint16_t)(q * p * c_in), k, n,
+                                           (uint8_t)c_in, 1u, (uint8_t)p, sx);
+            if (first || m > *run) {
+                *run = (int16_t)m;
+            }
+        }
+    }
+}
+
+NNRT_CONV_INLINE void nnrt_conv_run_s32(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
+                                    uint16_t c_in, uint16_t c_out, uint16_t p, uint16_t n_q,
+                                    nnrt_wptr_t w, int32_t *run, uint8_t first)
+{
+    const uint8_t n = (uint8_t)(k * c_in);
+    uint16_t q, o;
+    if (!nnrt_avr_fits_w4(w4, k, c_in, p, sx)) {
+        nnrt_conv_run_s32_c(rows, sx, w4, k, c_in, c_out, p, n_q, w, run, first);
+        return;
+    }
+    for (q = 0; q < n_q; q++) {
+        for (o = 0; o < c_out; o++, run++) {
+            const int32_t m = nnrt_pool_w4(w, (uint16_t)(o * k * n), rows, (uint16_t)(q * p * c_in), k, n,
+                                           (uint8_t)c_in, 1u, (uint8_t)p, sx);
+            if (first || m > *run) {
+                *run = m;
+            }
+        }
+    }
+}
+#else
+#define nnrt_conv_window nnrt_conv_window_c
+#define nnrt_conv_run_s16 nnrt_conv_run_s16_c
+#define nnrt_conv_run_s32 nnrt_conv_run_s32_c
+#endif /* __AVR__ */
 
 /* Max-pool of one image row (one channel) into a pooled row: y[q] = max over x[q*p..q*p+p-1],
  * combined with y[q] unless first (the p rows of a group arrive one by one). */

@@ -46,13 +46,13 @@
 #else
 #define NNRT_W4_EEARH
 #endif
-#define NNRT_W4_WA "+w"
+#define NNRT_W4_WA "+&w"
 #elif NNRT_STORAGE == NNRT_STORAGE_PROGMEM
 #define NNRT_AVR_RD_ASM_W4 "lpm %[wb], Z\n\t"
-#define NNRT_W4_WA "+z"
+#define NNRT_W4_WA "+&z"
 #else
 #define NNRT_AVR_RD_ASM_W4 "ld %[wb], Z\n\t"
-#define NNRT_W4_WA "+z"
+#define NNRT_W4_WA "+&z"
 #endif
 
 /* Horner step of the planes' combination: r = 2 r + P, P (LO:HI) sign-extended for int8 inputs
@@ -105,8 +105,8 @@ NNRT_AVR_INLINE void nnrt_avr_conv_point_w4(int32_t *out, nnrt_wptr_t wa, uint8_
         "brge 9f\n"
         "8:\n\t" "st X+, %A[pb]\n\t" "st X+, %B[pb]\n\t" "st X+, %C[pb]\n\t" "st X, %D[pb]\n"
         "9:\n\t"
-        : [pa] "=&r"(pa), [pb] "=&d"(pb), [wa] NNRT_W4_WA(wa), [k] "+r"(k), [seg] "+d"(rows),
-          [x] "=&r"(x), [xh] "=&r"(xh), [wb] "+r"(wb), [cnt] "=&r"(cnt)
+        : [pa] "=&r"(pa), [pb] "=&d"(pb), [wa] NNRT_W4_WA(wa), [k] "+&r"(k), [seg] "+&d"(rows),
+          [x] "=&r"(x), [xh] "=&r"(xh), [wb] "+&r"(wb), [cnt] "=&r"(cnt)
         : [out] "r"(out), [off] "r"(off), [n] "r"(n), [fl] "r"(flags) NNRT_AVR_RD_OPERANDS
         : "r26", "r27", "memory");
     (void)pa, (void)pb, (void)x, (void)xh, (void)cnt;
@@ -115,7 +115,7 @@ NNRT_AVR_INLINE void nnrt_avr_conv_point_w4(int32_t *out, nnrt_wptr_t wa, uint8_
 /* The max over ph x pw neighbouring conv outputs of one output channel whose k*n weights start at
  * nibble t of w: output (dy, dx) reads n inputs at rows[dy + s] + off + dx * step from each of its
  * k rows s (a pooling window; 1 x 1 for a plain dot product). */
-static __attribute__((noinline, unused)) int32_t nnrt_pool_w4(nnrt_wptr_t w, uint16_t t,
+NNRT_AVR_INLINE __attribute__((unused)) int32_t nnrt_pool_w4(nnrt_wptr_t w, uint16_t t,
                                                              const uint8_t *const *rows, uint16_t off,
                                                              uint8_t k, uint8_t n, uint8_t step,
                                                              uint8_t ph, uint8_t pw, uint8_t sx)

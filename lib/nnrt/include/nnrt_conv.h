@@ -182,15 +182,23 @@ NNRT_CONV_INLINE int8_t nnrt_conv_requant(int32_t raw, uint16_t o, nnrt_wptr_t b
 {
     const uint16_t c = per_channel ? o : 0u;
     const nnrt_wptr_t mp = mult + 2u * (size_t)c;
+    int32_t v = raw + nnrt_conv_rd_le(bias + (size_t)o * bias_width, bias_width) * ((int32_t)1 << bias_shift);
+#if defined(__AVR__)
+    /* no multiplier: the asm requantization of nnrt_kernels.h (a 16-step shift-add for the usual
+     * S >= 17) instead of a 32-bit multiply in C */
+    int8_t y;
+    nnrt_requant_s8(&v, &y, 1u, mp, shift + c, 0u, lo, hi, NULL);
+    return y;
+#else
     const int32_t m = (int32_t)((uint16_t)NNRT_RD(mp) | (uint16_t)NNRT_RD(mp + 1) << 8);
     const uint8_t s = NNRT_RD(shift + c);
-    int32_t v = raw + nnrt_conv_rd_le(bias + (size_t)o * bias_width, bias_width) * ((int32_t)1 << bias_shift);
     v *= m; /* proven: |acc * M| + 2^(S-1) <= INT32_MAX */
     if (s) { /* floor((v + 2^(S-1)) / 2^S) without >> of a negative value */
         v += (int32_t)1 << (s - 1u);
         v = v >= 0 ? (int32_t)((uint32_t)v >> s) : (int32_t) ~(~(uint32_t)v >> s);
     }
     return (int8_t)(v < lo ? lo : v > hi ? hi : v);
+#endif
 }
 
 /* One pooled output row, window strategy: rows[0..k+p-2] are the input rows of the p conv rows

@@ -44,14 +44,27 @@ def random_images(n: int, seed: int = 0) -> np.ndarray:
     ("rnn:28-5-8-10", [("rnn", 28, 5, "hardtanh"), ("rnn", 5, 8, "hardtanh"), ("dense", 8, 10, "none")]),
     ("rnn-tanh:28-5-10", [("rnn", 28, 5, "lut"), ("dense", 5, 10, "none")]),
     ("rnn:28-6/12-10", [("rnn", 28, 6, "hardtanh"), ("dense", 6, 12, "relu"), ("dense", 12, 10, "none")]),
+    ("cnn:28x28-c6-p2-c6-p3-10", [("conv2d", 784, 26 * 26 * 6, "relu"), ("maxpool2d", 26 * 26 * 6, 13 * 13 * 6, "none"),
+                                  ("conv2d", 13 * 13 * 6, 11 * 11 * 6, "relu"), ("maxpool2d", 11 * 11 * 6, 54, "none"),
+                                  ("dense", 54, 10, "none")]),
+    ("cnn-hardtanh:16x12-c4k5-p2-20-10", [("conv2d", 192, 12 * 8 * 4, "hardtanh"), ("maxpool2d", 12 * 8 * 4, 6 * 4 * 4, "none"),
+                                          ("dense", 96, 20, "relu"), ("dense", 20, 10, "none")]),
 ])
 def test_parse_arch(text: str, kinds: list[tuple]) -> None:
     arch = parse_arch(text)
     assert [(s.kind, s.n_in, s.n_out, s.activation) for s in arch.layers] == kinds
 
 
+def test_parse_cnn_shapes() -> None:
+    conv, pool = parse_arch("cnn:28x28-c6-p2-c6-p3-10").layers[2:4]
+    assert (conv.in_shape, conv.size, conv.channels, conv.out_shape) == ((13, 13, 6), 3, 6, (11, 11, 6))
+    assert (pool.in_shape, pool.size, pool.out_shape) == ((11, 11, 6), 3, (3, 3, 6))  # floor: 11 -> 3
+
+
 @pytest.mark.parametrize("text", ["cnn:784-10", "mlp:784", "mlp:784-x-10", "rnn:28-10", "mlp-selu:784-10",
-                                  "rnn:28-0-10", "mlp784-10"])
+                                  "rnn:28-0-10", "mlp784-10", "cnn:28x28-p2-10", "cnn:28x28-c6", "cnn:28x28-c6-10-p2",
+                                  "cnn:28x28-c6-px-10", "cnn:4x4-c6-p3-10", "cnn:28x28-c0-10", "cnn:28x28-c6-p1-10",
+                                  "cnn-tanh:28x28-c6-10", "cnn:28x28-10", "cnn:28x28-c6-p2-"])
 def test_parse_arch_rejects(text: str) -> None:
     with pytest.raises(NNModelError, match="--arch") as err:
         parse_arch(text)
@@ -60,12 +73,15 @@ def test_parse_arch_rejects(text: str) -> None:
 
 # ------------------------------------------------------------------------------------- gradients
 @pytest.mark.parametrize("text", ["mlp:784-16-10", "mlp-hardtanh:784-12-9-10", "rnn:28-5-8-10",
-                                  "rnn-tanh:28-4-6-10", "rnn:28-5/7-10"])
+                                  "rnn-tanh:28-4-6-10", "rnn:28-5/7-10", "cnn:28x28-c3-p3-c4-p2-7-10",
+                                  "cnn-hardtanh:28x28-c2k4-p5-10"])
 def test_gradients_match_finite_differences(text: str) -> None:
-    """Float backprop (dense, and BPTT through the whole stacked RNN) against central differences."""
+    """Float backprop (dense, BPTT through the whole stacked RNN, conv and max pool, the ragged edge of
+    a floor pool included) against central differences."""
     net = Network.create(parse_arch(text), np.random.default_rng(1), 0.13, 0.31)
-    for p in net.params:  # non-zero biases so every path is exercised
-        p["b"] += np.random.default_rng(2).normal(0, 0.1, p["b"].shape)
+    for p in net.params:  # non-zero biases so every path is exercised (pools have no parameters)
+        if "b" in p:
+            p["b"] += np.random.default_rng(2).normal(0, 0.1, p["b"].shape)
     x = random_images(6)
     y = np.arange(6) % 10
 
@@ -115,6 +131,16 @@ def test_leak_changes_only_the_backward_of_saturated_hardtanh_units() -> None:
     assert not np.allclose(grads[0][0]["w_ih"], grads[1][0]["w_ih"])
 
 
+def test_folded_standardization_of_a_conv_layer_gives_the_same_float_network() -> None:
+    """Training on (x - mean)/std is exported as weights for raw pixels: same float logits."""
+    arch = parse_arch("cnn:28x28-c3-p2-10")
+    net = Network.create(arch, np.random.default_rng(1), 0.13, 0.31)
+    raw = Network.create(arch, np.random.default_rng(1))
+    raw.params = [{k: np.asarray(v, np.float64) for k, v in fl.weights.items()} for fl in net.float_layers()]
+    x = random_images(4)
+    np.testing.assert_allclose(raw.forward(x)[0], net.forward(x)[0], rtol=1e-5, atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------------ QAT
 @pytest.mark.parametrize("text", ["mlp:784-32-10", "rnn:28-5-8-10", "rnn-tanh:28-5-8-10", "rnn:28-6/12-10"])
 @pytest.mark.parametrize("per_channel", [False, True])
@@ -127,6 +153,44 @@ def test_qat_forward_is_bit_exact_with_the_exported_model(digits, text: str, per
     assert ours.dtype == np.int64
     np.testing.assert_array_equal(ours, reference.run(model, images[600:900]))
     assert (model.layers[0].acc_scale.size > 1) == per_channel
+
+
+@pytest.mark.parametrize("bits, per_channel", [(4, False), (8, False), (4, True)])
+def test_cnn_qat_forward_is_bit_exact_with_the_exported_model(digits, bits: int, per_channel: bool) -> None:
+    images, labels = digits
+    cfg = TrainConfig(epochs=2, lr=3e-3, float_epochs=1, seed=5, weight_bits=bits, per_channel=per_channel)
+    result = train(parse_arch("cnn:28x28-c4-p2-c5-p3-12-10"), images[:400], labels[:400], cfg)
+    model = result.network.quantize("t", per_channel=per_channel)
+    conv, pool = model.layers[:2]
+    assert (conv.kind, pool.kind, model.layers[2].kind, model.layers[-1].kind) == ("conv2d", "maxpool2d", "conv2d", "dense")
+    for layer in model.layers:
+        if layer.kind != "maxpool2d":
+            assert layer.weight_bits == bits
+            assert layer.w_q.min() >= -(1 << (bits - 1)) and layer.w_q.max() < (1 << (bits - 1))
+    if bits == 4:
+        assert np.abs(conv.w_q).max() == 7  # per-tensor max|W| -> 7
+    ours = int_logits(result.network, model, images[600:900])
+    np.testing.assert_array_equal(ours, reference.run(model, images[600:900]))
+    # ...and the QAT forward of a training batch runs the same integers (the pool path included).
+    _, cache = result.network.forward(images[:50], model)
+    np.testing.assert_array_equal(cache.per_layer[-1]["acc"], reference.run(model, images[:50]))
+
+
+def test_learned_clip_sets_the_export_scale_and_stays_bit_exact(digits) -> None:
+    images, labels = digits
+    cfg = TrainConfig(epochs=3, lr=1e-2, float_epochs=1, seed=2, weight_bits=4, learn_clip=True)
+    result = train(parse_arch("cnn:28x28-c4-p2-c5-p3-10"), images[:400], labels[:400], cfg)
+    net = result.network
+    model = net.quantize("t")
+    clips = [p["clip"][0] for p in net.params if "clip" in p]
+    weights = [layer for layer in model.layers if layer.kind != "maxpool2d"]
+    assert len(clips) == len(weights) == 3
+    for c, p, layer in zip(clips, [p for p in net.params if "clip" in p], weights):
+        assert c <= np.abs(p["w"]).max() and np.abs(layer.w).max() == np.float32(c)  # export scale = clip / 7
+    np.testing.assert_array_equal(int_logits(net, model, images[600:800]), reference.run(model, images[600:800]))
+    with pytest.raises(ValueError, match="per_channel"):
+        train(parse_arch("mlp:784-8-10"), images[:100], labels[:100], TrainConfig(epochs=1, learn_clip=True,
+                                                                                 per_channel=True))
 
 
 # ------------------------------------------------------------------------------------ augmentation
@@ -266,6 +330,37 @@ def test_cli_smoke_training_saves_a_loadable_model_with_provenance(tmp_path: Pat
     assert "saved" in capsys.readouterr().out
 
 
+def _fileformat_takes_conv() -> bool:
+    net = Network.create(parse_arch("cnn:28x28-c2-p2-10"), np.random.default_rng(0), weight_bits=4)
+    try:
+        to_bytes(net.quantize("probe"))
+    except Exception:  # noqa: BLE001 - any failure means: not supported yet
+        return False
+    return True
+
+
+@needs_data
+def test_cli_trains_an_int4_cnn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "cnn.nnm"
+    argv = ["train", "--arch", "cnn:28x28-c4-p2-c4-p3-10", "--data", str(DATA), "--out", str(out), "--limit", "1000",
+            "--epochs", "3", "--lr", "1e-2", "--batch", "32", "--weight-bits", "4", "--quiet"]
+    saved: list = []
+    can_save = _fileformat_takes_conv()
+    if not can_save:  # until the file format holds conv layers: check the model the command would save
+        import nnmodel.commands.train as train_command
+        monkeypatch.setattr(train_command, "save", lambda model, path, overwrite=False: saved.append(model))
+    assert cli.main(argv) == 0
+    model = load(out) if can_save else saved[0]
+    assert "--weight-bits 4" in model.provenance["command"]
+    assert [layer.kind for layer in model.layers] == ["conv2d", "maxpool2d", "conv2d", "maxpool2d", "dense"]
+    assert all(layer.weight_bits == 4 for layer in model.layers if layer.kind != "maxpool2d")
+    assert model.provenance["accuracy"]["val_int"] > 0.5
+    images = load_mnist(DATA, "train").images[:100]
+    assert reference.run(model, images).shape == (100, 10)
+    if not can_save:
+        pytest.skip("trained, but nnmodel.fileformat cannot save conv layers yet")
+
+
 @needs_data
 def test_same_seed_gives_identical_model_bytes(tmp_path: Path) -> None:
     """Everything but the measured train_seconds is byte-identical; another seed differs."""
@@ -306,6 +401,10 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path, capsys) -> None:
     (["--restarts", "0"], "--restarts"),
     (["--ema", "1.0"], "--ema"),
     (["--split-seed", "-2"], "--split-seed"),
+    (["--weight-bits", "5"], "--weight-bits"),
+    (["--weight-bits", "4", "--arch", "rnn:28-5-10"], "--weight-bits 4"),
+    (["--arch", "cnn:20x20-c6-p2-10"], "takes 20x20 images"),
+    (["--learn-clip", "--per-channel"], "--learn-clip"),
 ])
 @needs_data
 def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys, args: list[str], message: str) -> None:

@@ -29,7 +29,7 @@ _RECORDED = [("--epochs", "epochs", 30), ("--seed", "seed", 0), ("--batch", "bat
              ("--init-ih", "init_ih", 0.0), ("--leak", "leak", 0.0), ("--teacher", "teacher", ""),
              ("--distill", "distill", 0.0), ("--temperature", "temperature", 4.0),
              ("--restarts", "restarts", 1), ("--screen-epochs", "screen_epochs", 10),
-             ("--split-seed", "split_seed", -1), ("--ema", "ema", 0.0),
+             ("--split-seed", "split_seed", -1), ("--ema", "ema", 0.0), ("--weight-bits", "weight_bits", 8),
              ("--limit", "limit", 0), ("--name", "name", "")]
 
 
@@ -40,13 +40,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "for selection), export the integer model and save it. The test set is only measured "
                     "for the record, never used to choose anything.")
     p.add_argument("--arch", required=True, help="mlp:784-128-10, rnn:28-5-8-10 (hard-tanh), rnn-tanh:28-5-8-10 "
-                                                 "(tanh LUT), mlp-hardtanh:..., rnn:28-8/16-10 (dense after '/')")
+                                                 "(tanh LUT), mlp-hardtanh:..., rnn:28-8/16-10 (dense after '/'), "
+                                                 "cnn:28x28-c6-p2-c6-p3-10 (3x3 relu convs cN, NxN max pools pN, "
+                                                 "then dense sizes)")
     p.add_argument("--data", required=True, metavar="DIR", help="MNIST directory (train split; test is reported)")
     p.add_argument("--out", required=True, metavar="FILE.nnm", help="where to save the model")
     for option, attr, default in _RECORDED:
         kind = type(default)
         p.add_argument(option, dest=attr, type=kind, default=default, help=_HELP.get(attr))
     p.add_argument("--per-channel", action="store_true", help="one weight scale per output unit")
+    p.add_argument("--learn-clip", action="store_true", help="QAT learns each weight tensor's clip range "
+                   "(the export scale becomes clip/qmax instead of max|W|/qmax): fewer outliers, a finer grid; "
+                   "per-tensor scales only")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1: small products are "
                                                           "faster single-threaded; not part of the result)")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
@@ -83,6 +88,8 @@ _HELP = {
                   "are compared on the same held-out digits",
     "ema": "evaluate and keep an exponential moving average of the QAT weights with this decay per step, "
            "e.g. 0.998 (default 0: the raw weights)",
+    "weight_bits": "bits per dense/conv weight: 8 or 4 (int4, two per byte, per-tensor scale max|W|/7; "
+                   "biases then stored as int8 << k); default 8",
     "limit": "use only the first N training digits (quick experiments; default 0: all)",
     "name": "model name, a C identifier (default: from --out)",
 }
@@ -97,6 +104,8 @@ def canonical_command(args: argparse.Namespace) -> str:
             parts += [option, f"{value:g}" if isinstance(value, float) else str(value)]
     if args.per_channel:
         parts.append("--per-channel")
+    if args.learn_clip:
+        parts.append("--learn-clip")
     return shlex.join(parts)
 
 
@@ -130,6 +139,10 @@ def _check_args(args: argparse.Namespace) -> None:
         if not ok:
             raise NNModelError(f"{option} {getattr(args, option[2:].replace('-', '_'))}: out of range; "
                                f"see `nnmodel train --help`")
+    if args.weight_bits not in (8, 4):
+        raise NNModelError(f"--weight-bits {args.weight_bits}: must be 8 or 4")
+    if args.learn_clip and args.per_channel:
+        raise NNModelError("--learn-clip learns one range per weight tensor; drop --per-channel or --learn-clip")
     if args.val_split == 0 and (args.restarts > 1 or args.patience):
         raise NNModelError("--val-split 0: --restarts and --patience select on the validation digits; drop them "
                            "or keep a split")
@@ -152,11 +165,19 @@ def run(args: argparse.Namespace) -> int:
     arch = parse_arch(args.arch)
     augment = parse_augment(args.augment)
     _check_args(args)
+    if args.weight_bits != 8 and arch.family == "rnn":
+        raise NNModelError(f"--weight-bits {args.weight_bits}: RNN weights are int8 only; use it with mlp or cnn")
     name = _model_name(args)
     data = load_mnist(args.data, "train")
     images, labels = data.images, data.labels
     if args.limit:
         images, labels = images[:args.limit], labels[:args.limit]
+    if arch.family == "cnn":
+        h, w, _ = arch.layers[0].in_shape
+        if (h, w) != images.shape[1:]:
+            raise NNModelError(f"--arch {args.arch}: takes {h}x{w} images but {data.source} has "
+                               f"{images.shape[1]}x{images.shape[2]}; e.g. cnn:{images.shape[1]}x{images.shape[2]}"
+                               f"-c6-p2-c6-p3-10")
     want = arch.n_in
     have = images.shape[2] if arch.family == "rnn" else images.shape[1] * images.shape[2]
     if want != have:
@@ -175,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
                       per_channel=args.per_channel, augment=augment, seed=args.seed, leak=args.leak,
                       init_ih=args.init_ih, distill=args.distill, temperature=args.temperature,
                       restarts=args.restarts, screen_epochs=args.screen_epochs, split_seed=args.split_seed,
-                      ema=args.ema)
+                      ema=args.ema, weight_bits=args.weight_bits, learn_clip=args.learn_clip)
     # Which digits this run holds out, recorded so that a student can check its teachers.
     holdout = {"split_seed": cfg.holdout_seed, "val_split": args.val_split, "digits": len(labels)}
     teacher = _teacher(args.teacher, images, labels, holdout) if args.teacher else None

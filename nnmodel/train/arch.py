@@ -1,41 +1,62 @@
-"""The --arch mini-language: `mlp:784-128-10`, `rnn:28-5-8-10`, `rnn-tanh:28-5-8-10`.
+"""The --arch mini-language: `mlp:784-128-10`, `rnn:28-5-8-10`, `rnn-tanh:28-5-8-10`,
+`cnn:28x28-c6-p2-c6-p3-10`.
 
     mlp[-ACT]:IN-H1-...-CLASSES   dense layers; hidden activation ACT (default relu), logits last
     rnn[-ACT]:COLS-U1-...-CLASSES stacked Elman layers fed one COLS-pixel row per step (ACT default
                                   hardtanh), then one dense logits layer on the last top hidden state
     rnn[-ACT]:COLS-U1-.../D1-...-CLASSES  optional dense hidden layers after the '/' (relu)
 
-ACT is relu, hardtanh or tanh (tanh runs as a 256-entry LUT in the integer model).
+    cnn[-ACT]:HxW-L1-...-CLASSES  an H×W×1 image through conv/pool layers, then dense layers: Lk is
+                                  cN (3×3 valid conv to N channels, ACT default relu; cNkK for K×K),
+                                  pN (N×N max pool, floor) or, after the last c/p, a dense size (relu)
+
+ACT is relu, hardtanh or tanh (tanh runs as a 256-entry LUT in the integer model; not for cnn).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+import re
 
 from ..errors import NNModelError
 
 ACTIVATIONS = {"relu": "relu", "hardtanh": "hardtanh", "tanh": "lut"}
-DEFAULT_ACT = {"mlp": "relu", "rnn": "hardtanh"}
-EXAMPLES = "e.g. mlp:784-128-10, rnn:28-5-8-10 or rnn-tanh:28-5-8-10"
+DEFAULT_ACT = {"mlp": "relu", "rnn": "hardtanh", "cnn": "relu"}
+EXAMPLES = "e.g. mlp:784-128-10, rnn:28-5-8-10, rnn-tanh:28-5-8-10 or cnn:28x28-c6-p2-c6-p3-10"
 
 
 @dataclass(frozen=True)
 class LayerSpec:
-    kind: str  # "dense" | "rnn"
-    n_in: int
-    n_out: int
-    activation: str  # relu | hardtanh | lut | none (logits)
+    kind: str  # "dense" | "rnn" | "conv2d" | "maxpool2d"
+    n_in: int  # conv/pool: h·w·c of the input map
+    n_out: int  # conv/pool: h·w·c of the output map
+    activation: str  # relu | hardtanh | lut | none (logits; also a pool, which has no activation)
     lut_function: str = ""
+    in_shape: tuple[int, int, int] = (0, 0, 0)  # conv/pool: (h, w, c)
+    size: int = 0  # conv: kernel; pool: window
+    channels: int = 0  # conv: output channels
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        h, w, c = self.in_shape
+        if self.kind == "conv2d":
+            return (h - self.size + 1, w - self.size + 1, self.channels)
+        return (h // self.size, w // self.size, c)
 
 
 @dataclass(frozen=True)
 class Arch:
     text: str
-    family: str  # "mlp" | "rnn"
+    family: str  # "mlp" | "rnn" | "cnn"
     layers: tuple[LayerSpec, ...]
 
     @property
     def n_in(self) -> int:
         return self.layers[0].n_in
+
+    @property
+    def n_front(self) -> int:
+        """Leading conv/pool layers (a cnn's feature extractor)."""
+        return next((i for i, s in enumerate(self.layers) if s.kind not in ("conv2d", "maxpool2d")), len(self.layers))
 
 
 def _sizes(part: str, text: str) -> list[int]:
@@ -53,12 +74,14 @@ def parse_arch(text: str) -> Arch:
     head, sep, body = text.strip().partition(":")
     family, _, act_name = head.partition("-")
     if not sep or family not in DEFAULT_ACT:
-        raise NNModelError(f"--arch {text!r}: expected FAMILY[-ACT]:SIZES with FAMILY mlp or rnn; {EXAMPLES}")
+        raise NNModelError(f"--arch {text!r}: expected FAMILY[-ACT]:SIZES with FAMILY mlp, rnn or cnn; {EXAMPLES}")
     act_name = act_name or DEFAULT_ACT[family]
     if act_name not in ACTIVATIONS:
         raise NNModelError(f"--arch {text!r}: unknown activation {act_name!r}; use one of {', '.join(ACTIVATIONS)}")
     act = ACTIVATIONS[act_name]
     lut = "tanh" if act == "lut" else ""
+    if family == "cnn":
+        return _parse_cnn(text, act, body)
     front, _, back = body.partition("/")
     sizes = _sizes(front, text)
     dense = _sizes(back, text)
@@ -84,3 +107,60 @@ def parse_arch(text: str) -> Arch:
             layers.append(LayerSpec("dense", a, b, "relu"))
     layers.append(LayerSpec("dense", sizes[-2], sizes[-1], "none"))
     return Arch(text, family, tuple(layers))
+
+
+def _parse_cnn(text: str, act: str, body: str) -> Arch:
+    """cnn:HxW-c6-p2-c6-p3-[dense sizes-]CLASSES (see the module docstring)."""
+    def fail(why: str) -> NNModelError:
+        return NNModelError(f"--arch {text!r}: {why}; e.g. cnn:28x28-c6-p2-c6-p3-10")
+
+    if act == "lut":
+        raise fail("a conv layer takes relu or hardtanh, not a tanh table")
+    tokens = body.split("-")
+    m = re.fullmatch(r"(\d+)x(\d+)", tokens[0])
+    if not m:
+        raise fail(f"starts with the image size HxW, not {tokens[0]!r}")
+    shape = (int(m[1]), int(m[2]), 1)
+    layers: list[LayerSpec] = []
+    k = 1
+    for k in range(1, len(tokens)):
+        tok = tokens[k]
+        conv = re.fullmatch(r"c(\d+)(?:k(\d+))?", tok)
+        pool = re.fullmatch(r"p(\d+)", tok)
+        if not (conv or pool):
+            break
+        if conv:
+            spec = LayerSpec("conv2d", 0, 0, act, in_shape=shape, size=int(conv[2] or 3), channels=int(conv[1]))
+            if not 1 <= spec.channels <= 255 or spec.size < 1:
+                raise fail(f"{tok!r}: channels must be 1..255 and the kernel at least 1")
+        else:
+            if not layers:
+                raise fail("the first layer after the image size must be a conv (cN)")
+            spec = LayerSpec("maxpool2d", 0, 0, "none", in_shape=shape, size=int(pool[1]))
+            if spec.size < 2:
+                raise fail(f"{tok!r}: a pool window must be at least 2")
+        out = spec.out_shape
+        if min(out[:2]) < 1:
+            raise fail(f"{tok!r} does not fit the {shape[0]}x{shape[1]} map it gets")
+        layers.append(LayerSpec(spec.kind, _volume(shape), _volume(out), spec.activation, in_shape=shape,
+                                size=spec.size, channels=spec.channels))
+        shape = out
+    else:
+        k = len(tokens)
+    if not layers:
+        raise fail("needs at least one conv layer (cN) after the image size")
+    rest = tokens[k:]
+    if any(re.fullmatch(r"[cp]\d.*", tok) for tok in rest):
+        raise fail("conv (cN) and pool (pN) layers come before the dense sizes")
+    dense = _sizes("-".join(rest), text) if rest else []
+    if not dense:
+        raise fail("ends with the number of classes")
+    sizes = [_volume(shape)] + dense
+    for a, b in zip(sizes[:-2], sizes[1:-1]):
+        layers.append(LayerSpec("dense", a, b, "relu"))
+    layers.append(LayerSpec("dense", sizes[-2], sizes[-1], "none"))
+    return Arch(text, "cnn", tuple(layers))
+
+
+def _volume(shape: tuple[int, int, int]) -> int:
+    return shape[0] * shape[1] * shape[2]

@@ -9,8 +9,9 @@ Phases (see network.py for the QAT arithmetic):
      EMA (momentum 0.9 per batch) of the `calib_percentile` percentile of its float output over the
      batch; out_scale = ema / 127. Hard-tanh (1/127) and the tanh LUT have fixed scales.
   2. QAT phase: scales are frozen; every minibatch re-exports the current weights with
-     export.quantize_model (int8 weights, int32 biases, (M, S) from quant.choose_multiplier on the
-     actual integers) and trains through the exact integer forward with a straight-through backward.
+     export.quantize_model (int8 or int4 weights, int32 biases, (M, S) from quant.choose_multiplier
+     on the actual integers) and trains through the exact integer forward with a straight-through
+     backward. With learn_clip each weight tensor's clip range (hence its scale) is learned too.
      After each epoch the integer accuracy on the validation split is measured; the best epoch's
      weights (ties: earliest) are the result. The test set is never seen here.
 
@@ -53,6 +54,8 @@ class TrainConfig:
     val_split: float = 0.1
     patience: int = 0  # stop after this many QAT epochs without a better val_int; 0 = never
     per_channel: bool = False
+    weight_bits: int = 8  # dense and conv weights: 8 (int8) or 4 (int4, two per byte)
+    learn_clip: bool = False  # QAT learns a clip range per weight tensor (network.add_clips); per-tensor only
     leak: float = 0.0  # surrogate gradient slope of a saturated hard-tanh RNN unit (0 = exact STE)
     init_ih: float = 0.0  # RNN input weights ~ N(0, (init_ih/sqrt(n_in))^2); 0 = Glorot uniform
     distill: float = 0.0  # weight of the teacher's soft targets in the loss (needs a teacher)
@@ -157,7 +160,7 @@ def _screen(arch: Arch, cfg: TrainConfig, seeds: list[np.random.SeedSequence], x
     best: tuple[float, Network] | None = None
     for seq in seeds:
         init_rng, order_rng = (np.random.default_rng(s) for s in seq.spawn(2))
-        net = Network.create(arch, init_rng, init_ih=cfg.init_ih)
+        net = Network.create(arch, init_rng, init_ih=cfg.init_ih, weight_bits=cfg.weight_bits)
         net.leak = cfg.leak
         opt = Adam(l2=cfg.l2, clip=cfg.clip)
         for _ in range(cfg.screen_epochs):
@@ -185,6 +188,8 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
     """
     if cfg.distill and teacher is None:
         raise ValueError("cfg.distill > 0 needs a teacher")
+    if cfg.learn_clip and cfg.per_channel:
+        raise ValueError("learn_clip learns one range per tensor; it does not combine with per_channel")
     seeds = np.random.SeedSequence(cfg.seed)
     # The first child is the split's (validation_split draws it from holdout_seed, the same when unset).
     _, init_rng, order_rng, aug_rng, drop_rng = (np.random.default_rng(s) for s in seeds.spawn(5))
@@ -202,8 +207,10 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
     if cfg.restarts > 1:
         net = _screen(arch, cfg, seeds.spawn(cfg.restarts), x_tr, y_tr, teacher, x_va, y_va)
     else:
-        net = Network.create(arch, init_rng, init_ih=cfg.init_ih)
+        net = Network.create(arch, init_rng, init_ih=cfg.init_ih, weight_bits=cfg.weight_bits)
         net.leak = cfg.leak
+    if cfg.learn_clip:
+        net.add_clips()
     opt = Adam(l2=cfg.l2, clip=cfg.clip)
     steps_per_epoch = math.ceil(len(y_tr) / cfg.batch)
     total = cfg.epochs * steps_per_epoch
@@ -218,6 +225,8 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
     for epoch in range(cfg.epochs):
         t0 = time.perf_counter()
         qat = epoch >= float_epochs
+        if cfg.learn_clip and epoch == float_epochs:
+            net.start_clips()
         x_ep = augment(x_tr, cfg.augment, aug_rng)
         order = order_rng.permutation(len(y_tr))
         loss_sum, correct = 0.0, 0
@@ -231,6 +240,8 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
             grads = net.backward(d, cache)
             lr = learning_rate(cfg.lr, cfg.schedule, step, total, cfg.warmup)
             opt.step(net.params, grads, lr)
+            if cfg.learn_clip and qat:
+                net.project_clips()
             if not qat:
                 _calibrate(net, cache, ema, cfg.calib_percentile)
             elif cfg.ema:

@@ -14,11 +14,13 @@
 #define FT_LED_DIGITS 4u /* digits whose reference class is kept for LED checks */
 #define FT_CYCLES_PER_MS ((uint32_t)(F_CPU / 1000UL / APP_TIME_SCALE))
 
-/* The record being streamed: stream_row fills it as the firmware asks for rows. */
+/* The record being streamed: stream_row fills it as the firmware asks for rows. The reference
+ * logits follow a digit's rows and are read one at a time after its inference (ft_logits_next),
+ * never held: the CNN's line buffers leave no SRAM for 40 more bytes. */
 static struct {
     uint8_t label;
-    int32_t want[NNMODEL_NUM_CLASSES]; /* nnmodel.reference's logits */
-    uint8_t cls[FT_LED_DIGITS];        /* their argmax, for the first digits */
+    uint8_t pending;            /* logits of the last digit not yet read */
+    uint8_t cls[FT_LED_DIGITS]; /* the reference class of the first digits */
 } ft_rec;
 
 static inline uint32_t ft_read_le(uint8_t bytes)
@@ -36,6 +38,7 @@ static inline uint32_t ft_read_le(uint8_t bytes)
 static inline uint16_t ft_stream_open(void)
 {
     uint16_t count;
+    ft_rec.pending = 0;
     nnsim_in_rewind();
     if (ft_read_le(2) != ('N' | 'S' << 8) || nnsim_in_byte() != 1u ||
         nnsim_in_byte() != NNMODEL_NUM_CLASSES) {
@@ -50,21 +53,51 @@ static inline uint16_t ft_stream_open(void)
     return count;
 }
 
-/* Row source over the stream: per digit a label, the pixels row by row, then the logits. */
+/* Reads the pending reference logits of digit k one by one: *cls = their argmax (ties to the
+ * lowest, as nnrt_argmax_s32); returns how many equal got[] from the start (got may be NULL). */
+static inline uint8_t ft_logits_next(uint16_t k, const int32_t *got, uint8_t *cls)
+{
+    int32_t best = 0;
+    uint8_t j, same = 0, run = 1;
+    for (j = 0; j < NNMODEL_NUM_CLASSES; j++) {
+        const int32_t v = (int32_t)ft_read_le(4);
+        if (j == 0u || v > best) {
+            best = v;
+            *cls = j;
+        }
+        run = run && got != NULL && got[j] == v;
+        same = (uint8_t)(same + run);
+    }
+    if (k < FT_LED_DIGITS) {
+        ft_rec.cls[k] = *cls;
+    }
+    ft_rec.pending = 0;
+    return same;
+}
+
+/* After app_run: the logits of its last digit (digits - 1). */
+static inline void ft_stream_flush(uint16_t digits)
+{
+    uint8_t cls;
+    if (ft_rec.pending) {
+        (void)ft_logits_next((uint16_t)(digits - 1u), NULL, &cls);
+    }
+}
+
+/* Row source over the stream: per digit a label, the pixels row by row, then the logits (read
+ * here, at the next digit's first row, unless the test read them after the inference). */
 static inline void ft_stream_row(uint16_t k, uint16_t r, uint8_t *row)
 {
-    uint8_t j;
+    uint8_t cls;
     if (r == 0u) {
+        if (ft_rec.pending) {
+            (void)ft_logits_next((uint16_t)(k - 1u), NULL, &cls);
+        }
         ft_rec.label = nnsim_in_byte();
     }
     nnsim_in_read(row, NNMODEL_INPUT_COLS);
     if (r == NNMODEL_INPUT_ROWS - 1u) {
-        for (j = 0; j < NNMODEL_NUM_CLASSES; j++) {
-            ft_rec.want[j] = (int32_t)ft_read_le(4);
-        }
-        if (k < FT_LED_DIGITS) {
-            ft_rec.cls[k] = (uint8_t)nnrt_argmax_s32(ft_rec.want, NNMODEL_NUM_CLASSES);
-        }
+        ft_rec.pending = 1;
     }
 }
 

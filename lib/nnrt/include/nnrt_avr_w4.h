@@ -115,7 +115,7 @@ NNRT_AVR_INLINE void nnrt_avr_conv_point_w4(int32_t *out, nnrt_wptr_t wa, uint8_
 /* The max over ph x pw neighbouring conv outputs of one output channel whose k*n weights start at
  * nibble t of w: output (dy, dx) reads n inputs at rows[dy + s] + off + dx * step from each of its
  * k rows s (a pooling window; 1 x 1 for a plain dot product). */
-NNRT_AVR_INLINE __attribute__((unused)) int32_t nnrt_pool_w4(nnrt_wptr_t w, uint16_t t,
+static __attribute__((noinline, unused)) int32_t nnrt_pool_w4(nnrt_wptr_t w, uint16_t t,
                                                              const uint8_t *const *rows, uint16_t off,
                                                              uint8_t k, uint8_t n, uint8_t step,
                                                              uint8_t ph, uint8_t pw, uint8_t sx)

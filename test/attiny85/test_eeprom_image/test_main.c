@@ -48,6 +48,7 @@ static void test_intact_image_runs_the_firmware(void)
     TEST_ASSERT_GREATER_OR_EQUAL_INT(1, ft_stream_open());
     nnsim_led_clear();
     TEST_ASSERT_EQUAL_INT(NNRT_OK, app_run(1, ft_stream_row, 1));
+    ft_stream_flush(1);
     TEST_ASSERT_EQUAL_UINT32(ft_rec.cls[0] + 1u, nnsim_led_pulses()); /* the control case */
 }
 

@@ -193,6 +193,34 @@ def test_learned_clip_sets_the_export_scale_and_stays_bit_exact(digits) -> None:
                                                                                  per_channel=True))
 
 
+def test_dampening_pulls_each_weight_towards_its_grid_point() -> None:
+    net = Network.create(parse_arch("cnn:28x28-c3-p2-10"), np.random.default_rng(0), weight_bits=4)
+    net.add_clips()
+    net.start_clips()  # clip = max|W|: the export's own step
+    net.params[0]["clip"] *= 0.8  # the conv's largest weights now lie beyond its clip
+    grads = [{k: np.zeros_like(v) for k, v in p.items() if k != "clip"} for p in net.params]
+    net.dampen(grads, 0.5)
+    for i in (0, 2):
+        w, c = net.params[i]["w"], net.params[i]["clip"][0]
+        step = c / 7
+        r = w / step
+        inside = np.abs(w) < c
+        np.testing.assert_allclose(grads[i]["w"][inside], 0.5 * (r - np.round(r))[inside] / step)
+        assert not grads[i]["w"][~inside].any() and (~inside).any()
+        # A small descent step moves every weight inside the clip closer to its integer.
+        moved = (w - 0.1 * step * step * grads[i]["w"]) / step
+        assert (np.abs(moved - np.round(r)) <= np.abs(r - np.round(r)) + 1e-12).all()
+    # Per-channel scales (no learned clip): each output row has its own step max|W_row| / 7.
+    mlp = Network.create(parse_arch("mlp:784-8-10"), np.random.default_rng(0), weight_bits=4)
+    g = [{k: np.zeros_like(v) for k, v in p.items()} for p in mlp.params]
+    mlp.dampen(g, 1.0, per_channel=True)
+    w = mlp.params[0]["w"]
+    row_max = np.abs(w).max(axis=1, keepdims=True)
+    r = w / (row_max / 7)
+    inside = np.abs(w) < row_max
+    np.testing.assert_allclose(g[0]["w"][inside], ((r - np.round(r)) / (row_max / 7))[inside])
+
+
 # ------------------------------------------------------------------------------------ augmentation
 def test_augment_is_seeded_uint8_and_moves_pixels() -> None:
     x = random_images(50)
@@ -343,7 +371,8 @@ def _fileformat_takes_conv() -> bool:
 def test_cli_trains_an_int4_cnn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "cnn.nnm"
     argv = ["train", "--arch", "cnn:28x28-c4-p2-c4-p3-10", "--data", str(DATA), "--out", str(out), "--limit", "1000",
-            "--epochs", "3", "--lr", "1e-2", "--batch", "32", "--weight-bits", "4", "--quiet"]
+            "--epochs", "3", "--lr", "1e-2", "--batch", "32", "--weight-bits", "4", "--learn-clip", "--damp", "1e-3",
+            "--quiet"]
     saved: list = []
     can_save = _fileformat_takes_conv()
     if not can_save:  # until the file format holds conv layers: check the model the command would save
@@ -351,7 +380,8 @@ def test_cli_trains_an_int4_cnn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setattr(train_command, "save", lambda model, path, overwrite=False: saved.append(model))
     assert cli.main(argv) == 0
     model = load(out) if can_save else saved[0]
-    assert "--weight-bits 4" in model.provenance["command"]
+    assert "--weight-bits 4 --damp 0.001" in model.provenance["command"]
+    assert model.provenance["command"].endswith("--learn-clip")
     assert [layer.kind for layer in model.layers] == ["conv2d", "maxpool2d", "conv2d", "maxpool2d", "dense"]
     assert all(layer.weight_bits == 4 for layer in model.layers if layer.kind != "maxpool2d")
     assert model.provenance["accuracy"]["val_int"] > 0.5
@@ -405,6 +435,7 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path, capsys) -> None:
     (["--weight-bits", "4", "--arch", "rnn:28-5-10"], "--weight-bits 4"),
     (["--arch", "cnn:20x20-c6-p2-10"], "takes 20x20 images"),
     (["--learn-clip", "--per-channel"], "--learn-clip"),
+    (["--damp", "-1"], "--damp"),
 ])
 @needs_data
 def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys, args: list[str], message: str) -> None:

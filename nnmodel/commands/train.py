@@ -30,6 +30,7 @@ _RECORDED = [("--epochs", "epochs", 30), ("--seed", "seed", 0), ("--batch", "bat
              ("--distill", "distill", 0.0), ("--temperature", "temperature", 4.0),
              ("--restarts", "restarts", 1), ("--screen-epochs", "screen_epochs", 10),
              ("--split-seed", "split_seed", -1), ("--ema", "ema", 0.0), ("--weight-bits", "weight_bits", 8),
+             ("--damp", "damp", 0.0),
              ("--limit", "limit", 0), ("--name", "name", "")]
 
 
@@ -90,6 +91,8 @@ _HELP = {
            "e.g. 0.998 (default 0: the raw weights)",
     "weight_bits": "bits per dense/conv weight: 8 or 4 (int4, two per byte, per-tensor scale max|W|/7; "
                    "biases then stored as int8 << k); default 8",
+    "damp": "oscillation dampening in QAT: weight of the pull of each weight towards its integer grid point, "
+            "ramped up linearly from 0 over the QAT epochs (e.g. 0.01; default 0: off)",
     "limit": "use only the first N training digits (quick experiments; default 0: all)",
     "name": "model name, a C identifier (default: from --out)",
 }
@@ -133,7 +136,7 @@ def _check_args(args: argparse.Namespace) -> None:
               ("--init-ih", args.init_ih >= 0), ("--leak", 0 <= args.leak <= 1), ("--distill", 0 <= args.distill <= 1),
               ("--temperature", args.temperature > 0), ("--restarts", args.restarts >= 1),
               ("--screen-epochs", args.screen_epochs >= 1), ("--split-seed", args.split_seed >= -1),
-              ("--ema", 0 <= args.ema < 1),
+              ("--ema", 0 <= args.ema < 1), ("--damp", args.damp >= 0),
               ("--calib-percentile", 50 <= args.calib_percentile <= 100), ("--threads", args.threads >= 0)]
     for option, ok in checks:
         if not ok:
@@ -196,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
                       per_channel=args.per_channel, augment=augment, seed=args.seed, leak=args.leak,
                       init_ih=args.init_ih, distill=args.distill, temperature=args.temperature,
                       restarts=args.restarts, screen_epochs=args.screen_epochs, split_seed=args.split_seed,
-                      ema=args.ema, weight_bits=args.weight_bits, learn_clip=args.learn_clip)
+                      ema=args.ema, weight_bits=args.weight_bits, learn_clip=args.learn_clip, damp=args.damp)
     # Which digits this run holds out, recorded so that a student can check its teachers.
     holdout = {"split_seed": cfg.holdout_seed, "val_split": args.val_split, "digits": len(labels)}
     teacher = _teacher(args.teacher, images, labels, holdout) if args.teacher else None

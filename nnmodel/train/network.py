@@ -200,6 +200,29 @@ class Network:
             if "clip" in p:
                 np.minimum(p["clip"], np.abs(p["w"]).max(), out=p["clip"])
 
+    def dampen(self, grads: list[dict[str, np.ndarray]], strength: float, per_channel: bool = False) -> None:
+        """Add the gradient of strength/2 · Σ (w/s - round(w/s))² to each dense/conv weight gradient.
+
+        Oscillation dampening (Nagel et al. 2022): with a straight-through backward, latent weights near
+        a rounding boundary flip between two integers from step to step, so the exported integers (and
+        the accuracy) jitter until the end. Pulling each weight towards its grid point settles them.
+        s is the export's step: clip or max|W| (per output row if per_channel), over qmax; weights
+        beyond a clip are left to it.
+        """
+        qmax = weight_qmax(self.weight_bits)
+        for spec, p, g in zip(self.arch.layers, self.params, grads):
+            if spec.kind not in ("dense", "conv2d") or "w" not in g:
+                continue
+            w = p["w"]
+            if "clip" in p and np.isfinite(p["clip"][0]):
+                c = p["clip"][0]
+            else:
+                flat = np.abs(w).reshape(len(w), -1)
+                c = flat.max(axis=1).reshape((-1,) + (1,) * (w.ndim - 1)) if per_channel else flat.max()
+            step = np.maximum(c, 1e-12) / qmax
+            r = w / step
+            g["w"] = g["w"] + strength * np.where(np.abs(w) < c, r - np.round(r), 0.0) / step
+
     def _weight(self, i: int) -> np.ndarray:
         """The weight tensor as exported (clipped when its range is learned)."""
         p = self.params[i]

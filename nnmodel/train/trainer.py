@@ -56,6 +56,7 @@ class TrainConfig:
     per_channel: bool = False
     weight_bits: int = 8  # dense and conv weights: 8 (int8) or 4 (int4, two per byte)
     learn_clip: bool = False  # QAT learns a clip range per weight tensor (network.add_clips); per-tensor only
+    damp: float = 0.0  # oscillation dampening of the QAT weights (network.dampen), ramped up from 0 over QAT
     leak: float = 0.0  # surrogate gradient slope of a saturated hard-tanh RNN unit (0 = exact STE)
     init_ih: float = 0.0  # RNN input weights ~ N(0, (init_ih/sqrt(n_in))^2); 0 = Glorot uniform
     distill: float = 0.0  # weight of the teacher's soft targets in the loss (needs a teacher)
@@ -238,6 +239,9 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
             loss, d = distill_xent(logits, y_tr[idx], teacher(x_ep[idx]) if teacher else None, cfg.distill,
                                    cfg.temperature)
             grads = net.backward(d, cache)
+            if qat and cfg.damp:
+                net.dampen(grads, cfg.damp * (step - float_epochs * steps_per_epoch + 1)
+                           / ((cfg.epochs - float_epochs) * steps_per_epoch), cfg.per_channel)
             lr = learning_rate(cfg.lr, cfg.schedule, step, total, cfg.warmup)
             opt.step(net.params, grads, lr)
             if cfg.learn_clip and qat:

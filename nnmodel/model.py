@@ -35,6 +35,14 @@ class Activation:
         return rng
 
     @property
+    def out_min(self) -> int:
+        """Smallest value this activation can output (0 for ReLU-like clamps: no negative inputs next)."""
+        if self.kind == "lut":
+            assert self.lut is not None
+            return int(self.lut.min())
+        return self.clamp[0]
+
+    @property
     def out_max_abs(self) -> int:
         """Largest |value| this activation can output: the bound the overflow proof feeds forward."""
         if self.kind == "lut":

@@ -93,16 +93,23 @@ def test_target_cnn_bit_identical(tmp_path: Path, storage: str, variant: str) ->
 
 def test_target_cnn_plan_and_ram() -> None:
     """conv1 reads only input rows/cols 0..23 (window ring of 3 previous rows), conv2 only 9x9 outputs
-    (running: ring of 3 rows + 3x6 int16 maxima); the RAM total counts every buffer."""
+    (running: ring of 3 rows + 3x6 int16 maxima), int16 logits when proven; the RAM total counts every
+    buffer."""
     from nnmodel.codegen.convplan import plan_conv
-    from nnmodel.codegen.emit_c import plan_buffers
+    from nnmodel.codegen.emit_c import acc16, plan_buffers
     model = small_cnn()
     s0, s1 = plan_conv(model)
     assert (s0.need_in, s0.need_out, s0.strategy, s0.ring_rows, s0.row_bytes) == ((24, 24), (11, 11), "window", 3, 24)
     assert (s1.need_in, s1.need_out, s1.strategy, s1.ring_rows, s1.row_bytes, s1.run_elem) == \
         ((11, 11), (3, 3), "running", 3, 66, 2)
     buf = plan_buffers(model)
-    assert buf.ram_bytes == 72 + 198 + 36 + 4 * 10 + 2 == 348
+    assert (buf.acc_elem, acc16(model)) == (2, True)
+    assert buf.ram_bytes == 72 + 198 + 36 + 2 * 10 + 2 == 328
+    # int32 logits when the proof does not bound them within int16: one weight row of all -8
+    big = small_cnn()
+    dense = big.layers[-1]
+    dense.w_q[0, :] = -8
+    assert not acc16(big) and plan_buffers(big).ram_bytes == 348
 
 
 def _declared_ram(source: str) -> int:
@@ -143,7 +150,7 @@ def test_target_cnn_fits_the_attiny85_eeprom(tmp_path: Path) -> None:
                         str(REPO / "lib/nnrt/include"), str(out / "cnn.c"), "-o", str(obj)], check=True)
         size = subprocess.run(["avr-size", "-A", str(obj)], capture_output=True, text=True, check=True).stdout
         bss = int(next(line.split()[1] for line in size.splitlines() if line.startswith(".bss")))
-        assert bss == 348
+        assert bss == 328  # int16 logits: their bound is proven within int16
 
 
 def test_conv_models_reserve_the_conv_kernels_stack(tmp_path: Path) -> None:

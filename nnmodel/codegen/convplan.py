@@ -43,6 +43,7 @@ class Stage:
     ring_rows: int = 0
     run_elem: int = 0  # bytes per running-max entry: 0, 2 or 4
     dot_bound: int = 0  # proven max |Σ w·x| of one output (no bias)
+    nonneg_in: bool = True  # every input is >= 0 (pixels, a ReLU's 0..127): kernels may read them as uint8
 
     @property
     def caller_row(self) -> bool:
@@ -82,7 +83,7 @@ class Stage:
 
 def _stages(model: Model) -> list[Stage]:
     stages: list[Stage] = []
-    in_max = INPUT_MAX
+    in_max, in_min = INPUT_MAX, 0
     for i, layer in enumerate(model.conv_front):
         if isinstance(layer, MaxPool2D):
             if stages:
@@ -91,11 +92,11 @@ def _stages(model: Model) -> list[Stage]:
                 stages.append(Stage(0, None, i, layer.size, tuple(layer.in_shape), (0, 0), (0, 0), False, "pool"))
             continue
         signed = bool(stages) and stages[-1].conv is not None
-        st = Stage(len(stages), layer, i, 1, tuple(layer.in_shape), (0, 0), (0, 0), signed)
+        st = Stage(len(stages), layer, i, 1, tuple(layer.in_shape), (0, 0), (0, 0), signed, nonneg_in=in_min >= 0)
         rows = np.abs(layer.w_q.astype(np.int64)).reshape(layer.out_channels, -1).sum(axis=1)
         st.dot_bound = int(rows.max()) * in_max
         stages.append(st)
-        in_max = layer.activation.out_max_abs
+        in_max, in_min = layer.activation.out_max_abs, layer.activation.out_min
     return stages
 
 

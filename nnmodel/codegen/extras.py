@@ -101,8 +101,8 @@ def emit_golden(models: list[Model], expected: list[np.ndarray], storages: list[
         values = _int_rows(logits.reshape(-1))
         tables.append(f"static const int32_t {p}_golden_logits[{logits.size}] NNG_PROGMEM = {{\n{values}\n}};")
         image = f"{p}_image, {P}_IMAGE_BYTES" if storage == "eeprom" else "NULL, 0u"
-        entries.append(f'    {{"{p}", {model.input.rows}u, {model.input.cols}u, {model.n_classes}u, '
-                       f'{logits.shape[0]}u, {p}_begin, {p}_feed_row, {p}_finish, {p}_check, '
+        entries.append(f'    {{{model.input.rows}u, {model.input.cols}u, {model.n_classes}u, '
+                       f'{logits.shape[0]}u, {p}_begin, {p}_feed_row, {p}_finish, {p}_logit, {p}_check, '
                        f'{p}_golden_logits, {image}}},')
     header = f"""{_banner("golden vectors from nnmodel.reference")}#ifndef NNMODEL_GOLDEN_H
 #define NNMODEL_GOLDEN_H
@@ -110,12 +110,12 @@ def emit_golden(models: list[Model], expected: list[np.ndarray], storages: list[
 #include <stdint.h>
 #include "nnrt.h"
 
-typedef struct {{
-    const char *name;
+typedef struct {{ /* in RAM on AVR (a PROGMEM struct would need pgm_read for each field): no name string */
     uint16_t rows, cols, n_classes, count; /* count: samples with expected logits */
     void (*begin)(void);
     void (*feed_row)(const uint8_t *row);
     uint16_t (*finish)(int32_t *logits);
+    int32_t (*logit)(uint16_t j);
     nnrt_status_t (*check)(void);
     const int32_t *logits; /* [count][n_classes] from nnmodel.reference; read with nnmodel_golden_expected */
     uint8_t *image;        /* the EEPROM image (a RAM array on hosts), NULL for other storage */
@@ -123,8 +123,11 @@ typedef struct {{
 }} nnmodel_golden_t;
 
 #define NNMODEL_GOLDEN_MODELS {len(models)}u
+#define NNMODEL_GOLDEN_MAX_CLASSES {max(m.n_classes for m in models)}u /* for logits arrays: SRAM is scarce */
 extern const nnmodel_golden_t nnmodel_golden[NNMODEL_GOLDEN_MODELS];
 
+/* The expected logit j of sample k. */
+int32_t nnmodel_golden_logit(const nnmodel_golden_t *m, uint16_t k, uint16_t j);
 /* Copy the expected logits of sample k into out[0..n_classes). */
 void nnmodel_golden_expected(const nnmodel_golden_t *m, uint16_t k, int32_t *out);
 
@@ -137,9 +140,11 @@ void nnmodel_golden_expected(const nnmodel_golden_t *m, uint16_t k, int32_t *out
         "#define NNG_RD32(p) ((int32_t)pgm_read_dword(p))", "#else", "#define NNG_PROGMEM",
         "#define NNG_RD32(p) (*(p))", "#endif", "", *tables, "",
         "const nnmodel_golden_t nnmodel_golden[NNMODEL_GOLDEN_MODELS] = {", *entries, "};", "",
+        "int32_t nnmodel_golden_logit(const nnmodel_golden_t *m, uint16_t k, uint16_t j)", "{",
+        "    return NNG_RD32(m->logits + (uint32_t)k * m->n_classes + j);", "}", "",
         "void nnmodel_golden_expected(const nnmodel_golden_t *m, uint16_t k, int32_t *out)", "{",
         "    uint16_t j;", "    for (j = 0; j < m->n_classes; j++) {",
-        "        out[j] = NNG_RD32(m->logits + (uint32_t)k * m->n_classes + j);", "    }", "}", ""])
+        "        out[j] = nnmodel_golden_logit(m, k, j);", "    }", "}", ""])
     return {"nnmodel_golden.h": header, "nnmodel_golden.c": source}
 
 

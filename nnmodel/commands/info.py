@@ -55,7 +55,7 @@ def describe(model: Model) -> list[str]:
     if stages:
         buf = plan_buffers(model)
         lines.append(f"  conv line buffers {sum(buf.rings) + sum(buf.runs) + buf.out_row} B, "
-                     f"dense accumulators {4 * buf.acc} B, hidden outputs {sum(buf.ping)} B, row counter 2 B")
+                     f"dense accumulators {buf.acc_bytes} B, hidden outputs {sum(buf.ping)} B, row counter 2 B")
         lines += [f"  {describe_stage(st)}" for st in stages]
     acc = model.provenance.get("accuracy")
     if acc:

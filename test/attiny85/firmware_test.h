@@ -54,8 +54,9 @@ static inline uint16_t ft_stream_open(void)
 }
 
 /* Reads the pending reference logits of digit k one by one: *cls = their argmax (ties to the
- * lowest, as nnrt_argmax_s32); returns how many equal got[] from the start (got may be NULL). */
-static inline uint8_t ft_logits_next(uint16_t k, const int32_t *got, uint8_t *cls)
+ * lowest, as numpy); returns how many from the start equal the model's (nnmodel_logit: no 40-byte
+ * copy on the stack) if `compare`, else 0. */
+static inline uint8_t ft_logits_next(uint16_t k, uint8_t compare, uint8_t *cls)
 {
     int32_t best = 0;
     uint8_t j, same = 0, run = 1;
@@ -65,7 +66,7 @@ static inline uint8_t ft_logits_next(uint16_t k, const int32_t *got, uint8_t *cl
             best = v;
             *cls = j;
         }
-        run = run && got != NULL && got[j] == v;
+        run = run && compare && nnmodel_logit(j) == v;
         same = (uint8_t)(same + run);
     }
     if (k < FT_LED_DIGITS) {
@@ -80,7 +81,7 @@ static inline void ft_stream_flush(uint16_t digits)
 {
     uint8_t cls;
     if (ft_rec.pending) {
-        (void)ft_logits_next((uint16_t)(digits - 1u), NULL, &cls);
+        (void)ft_logits_next((uint16_t)(digits - 1u), 0, &cls);
     }
 }
 
@@ -91,7 +92,7 @@ static inline void ft_stream_row(uint16_t k, uint16_t r, uint8_t *row)
     uint8_t cls;
     if (r == 0u) {
         if (ft_rec.pending) {
-            (void)ft_logits_next((uint16_t)(k - 1u), NULL, &cls);
+            (void)ft_logits_next((uint16_t)(k - 1u), 0, &cls);
         }
         ft_rec.label = nnsim_in_byte();
     }

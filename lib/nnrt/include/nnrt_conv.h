@@ -112,12 +112,24 @@ NNRT_CONV_INLINE int32_t nnrt_conv_dot_w8(nnrt_wptr_t w, uint16_t t, const uint8
 }
 #endif
 
+/* acc[j] += d: int32 accumulators, or int16 ones (acc16) when the overflow proof bounds every
+ * partial sum of the layer within int16 (codegen decides). */
+NNRT_CONV_INLINE void nnrt_acc_add(void *acc, uint8_t acc16, uint16_t j, int32_t d)
+{
+    if (acc16) {
+        int16_t *a = (int16_t *)acc + j;
+        *a = (int16_t)(*a + d);
+    } else {
+        ((int32_t *)acc)[j] += d;
+    }
+}
+
 /* acc[j] += sum_i w4[t + j*stride + i] * x[i] for j < n_out, i < n: a dense layer with packed
  * int4 weights (t: element index of the first weight used; streaming passes a column offset). */
 #if defined(__AVR__)
 /* AVR: each output's row through the bit-plane kernel, pieces of at most 255 inputs. */
-NNRT_CONV_FN void nnrt_mac_w4(int32_t *acc, nnrt_wptr_t w, uint32_t t, uint16_t n_out, uint32_t stride,
-                              const uint8_t *x, uint16_t n, uint8_t sx)
+NNRT_CONV_FN void nnrt_mac_w4(void *acc, uint8_t acc16, nnrt_wptr_t w, uint32_t t, uint16_t n_out,
+                              uint32_t stride, const uint8_t *x, uint16_t n, uint8_t sx)
 {
     uint16_t j;
     for (j = 0; j < n_out; j++, t += stride) {
@@ -125,22 +137,31 @@ NNRT_CONV_FN void nnrt_mac_w4(int32_t *acc, nnrt_wptr_t w, uint32_t t, uint16_t 
         while (done < n) {
             const uint8_t len = (uint8_t)(n - done < 255u ? n - done : 255u);
             const uint8_t *seg = x + done;
-            acc[j] += nnrt_pool_w4(w + ((t + done) >> 1), (uint16_t)((t + done) & 1u), &seg, 0u, 1u, len, 1u,
-                                   1u, 1u, sx);
+            nnrt_acc_add(acc, acc16, j, nnrt_pool_w4(w + ((t + done) >> 1), (uint16_t)((t + done) & 1u), &seg, 0u,
+                                                     1u, len, 1u, 1u, 1u, sx));
             done = (uint16_t)(done + len);
         }
     }
 }
 #elif !defined(NNRT_HAVE_MAC_W4)
-NNRT_CONV_FN void nnrt_mac_w4(int32_t *acc, nnrt_wptr_t w, uint32_t t, uint16_t n_out, uint32_t stride,
-                              const uint8_t *x, uint16_t n, uint8_t sx)
+NNRT_CONV_FN void nnrt_mac_w4(void *acc, uint8_t acc16, nnrt_wptr_t w, uint32_t t, uint16_t n_out,
+                              uint32_t stride, const uint8_t *x, uint16_t n, uint8_t sx)
 {
     uint16_t j;
     for (j = 0; j < n_out; j++, t += stride) {
-        acc[j] += nnrt_conv_dot_w4(w + (t >> 1), (uint16_t)(t & 1u), &x, 1u, 0u, n, sx);
+        nnrt_acc_add(acc, acc16, j, nnrt_conv_dot_w4(w + (t >> 1), (uint16_t)(t & 1u), &x, 1u, 0u, n, sx));
     }
 }
 #endif
+
+/* acc[j] = bias[j] * 2^k as int16 (acc16 layers: the proof bounds the biases too). */
+static inline void nnrt_bias_s16(int16_t *acc, nnrt_wptr_t bias, uint16_t n, uint8_t width, uint8_t k)
+{
+    uint16_t j;
+    for (j = 0; j < n; j++) {
+        acc[j] = (int16_t)(nnrt_conv_rd_le(bias + (size_t)j * width, width) * ((int32_t)1 << k));
+    }
+}
 
 /* acc[j] *= 2^k: biases stored shifted right by k (an int4 layer's coarse int8 << k biases). */
 static inline void nnrt_bias_shl(int32_t *acc, uint16_t n, uint8_t k)
@@ -182,14 +203,29 @@ NNRT_CONV_INLINE int8_t nnrt_conv_requant(int32_t raw, uint16_t o, nnrt_wptr_t b
 {
     const uint16_t c = per_channel ? o : 0u;
     const nnrt_wptr_t mp = mult + 2u * (size_t)c;
-    int32_t v = raw + nnrt_conv_rd_le(bias + (size_t)o * bias_width, bias_width) * ((int32_t)1 << bias_shift);
 #if defined(__AVR__)
-    /* no multiplier: the asm requantization of nnrt_kernels.h (a 16-step shift-add for the usual
-     * S >= 17) instead of a 32-bit multiply in C */
+    /* No multiplier: the asm requantization of nnrt_kernels.h (a 16-step shift-add for the usual
+     * S >= 17) instead of a 32-bit multiply in C; none at all when a ReLU-like clamp (lo >= 0)
+     * decides: M > 0, so v <= 0 gives floor((v M + 2^(S-1)) / 2^S) <= 0, i.e. lo. */
+    nnrt_wptr_t b = bias + (size_t)o * bias_width;
+    int32_t v = 0;
     int8_t y;
+    uint8_t i;
+    nnrt_rd_open();
+    for (i = 0; i < bias_width; i++) {
+        v |= (uint32_t)nnrt_rd_fast(b++) << (8u * i);
+    }
+    if (bias_width < 4u && (v & ((int32_t)1 << (8u * bias_width - 1u)))) {
+        v |= (int32_t)(~(uint32_t)0 << (8u * bias_width)); /* sign-extend */
+    }
+    v = raw + v * ((int32_t)1 << bias_shift);
+    if (v <= 0 && lo >= 0) {
+        return lo;
+    }
     nnrt_requant_s8(&v, &y, 1u, mp, shift + c, 0u, lo, hi, NULL);
     return y;
 #else
+    int32_t v = raw + nnrt_conv_rd_le(bias + (size_t)o * bias_width, bias_width) * ((int32_t)1 << bias_shift);
     const int32_t m = (int32_t)((uint16_t)NNRT_RD(mp) | (uint16_t)NNRT_RD(mp + 1) << 8);
     const uint8_t s = NNRT_RD(shift + c);
     v *= m; /* proven: |acc * M| + 2^(S-1) <= INT32_MAX */
@@ -295,7 +331,7 @@ NNRT_CONV_FN void nnrt_conv_out_s32(const int32_t *run, uint16_t n_q, uint16_t c
 NNRT_CONV_INLINE uint8_t nnrt_avr_fits_w4(uint8_t w4, uint8_t k, uint16_t c_in, uint16_t p, uint8_t sx)
 {
     const uint16_t n = (uint16_t)(k * c_in);
-    return w4 && n <= 255u && p <= 255u && c_in <= 255u && (uint32_t)k * n <= (sx ? 255u : 257u);
+    return w4 && n <= 255u && p <= 15u && c_in <= 255u && (uint32_t)k * n <= (sx ? 255u : 257u);
 }
 
 NNRT_CONV_INLINE void nnrt_conv_window(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
@@ -305,6 +341,7 @@ NNRT_CONV_INLINE void nnrt_conv_window(const uint8_t *const *rows, uint8_t sx, u
                                    uint8_t per_channel, int8_t lo, int8_t hi, int8_t *y)
 {
     const uint8_t n = (uint8_t)(k * c_in);
+    const int8_t *blank = NULL; /* the output of this row's first blank window */
     uint16_t q, o;
     if (!nnrt_avr_fits_w4(w4, k, c_in, p, sx)) {
         nnrt_conv_window_c(rows, sx, w4, k, c_in, c_out, p, n_q, w, bias, bias_width, bias_shift, mult, shift,
@@ -312,10 +349,20 @@ NNRT_CONV_INLINE void nnrt_conv_window(const uint8_t *const *rows, uint8_t sx, u
         return;
     }
     for (q = 0; q < n_q; q++) {
-        /* a blank window (much of a digit's first layer) sums to 0 in every channel */
+        /* A blank window (much of a digit's first layer) sums to 0 in every channel: its outputs
+         * are the requantized biases, the same for every blank window. */
         const uint8_t any = (uint16_t)(p + k - 1u) * c_in > 255u ||
                             nnrt_any_nonzero(rows, (uint8_t)(p + k - 1u), (uint16_t)(q * p * c_in),
                                              (uint8_t)((p + k - 1u) * c_in));
+        if (!any && blank != NULL) {
+            for (o = 0; o < c_out; o++) {
+                *y++ = blank[o];
+            }
+            continue;
+        }
+        if (!any) {
+            blank = y;
+        }
         for (o = 0; o < c_out; o++) {
             const int32_t m = any ? nnrt_pool_w4(w, (uint16_t)(o * k * n), rows, (uint16_t)(q * p * c_in), k, n,
                                                  (uint8_t)c_in, (uint8_t)p, (uint8_t)p, sx)

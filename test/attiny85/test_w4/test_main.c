@@ -1,9 +1,11 @@
-/* The AVR int4 conv kernel (lib/nnrt/include/nnrt_avr_w4.h: bit-plane sums in inline asm) against
- * plain integer arithmetic, with the weights in EEPROM (the shipped CNN's storage): every nibble
- * value in both halves of a weight byte times every input byte, uint8 and int8; sums at the
- * planes' limits; random pooling windows over rows in ring order. Host tests never compile this
- * path, so it is proven here, in simavr (and whole models by the golden and stream tests). */
+/* The AVR int4 conv kernel (lib/nnrt/src/nnrt_avr_w4.S: bit-plane sums in assembly) against plain
+ * integer arithmetic, with the weights in EEPROM (the shipped CNN's storage): every nibble value
+ * in both halves of a weight byte times every input byte, uint8 and int8; sums at the planes'
+ * limits, 32- and 16-bit combination; random pooling windows over rows in ring order, weights in
+ * EEPROM, RAM and program memory. Host tests never compile this path, so it is proven here, in
+ * simavr (and whole models by the golden and stream tests). */
 #include <avr/eeprom.h>
+#include <avr/pgmspace.h>
 #include <stdint.h>
 
 #define NNRT_STORAGE NNRT_STORAGE_EEPROM
@@ -76,31 +78,45 @@ static void every_nibble_times_every_input(void)
 }
 
 /* 255 inputs of 255 or -128 against weights -8 and -1 (all four bits set): every plane at its
- * largest magnitude. */
+ * largest magnitude. Then the longest sums combined in 16 bits (16 uint8 or 31 int8 taps) at
+ * their extremes, weights -8 and 7. */
 static void sums_at_the_planes_limits(void)
 {
     uint16_t i, bad = 0;
     uint8_t c;
-    for (c = 0; c < 4; c++) {
-        const uint8_t sx = c & 1u, wb = c & 2u ? 0x88u : 0xFFu;
+    for (c = 0; c < 12; c++) {
+        const uint8_t sx = c & 1u, wb = c >= 8u ? 0x77u : c & 2u ? 0x88u : 0xFFu;
+        const uint8_t n = c < 4u ? 255u : sx ? 31u : 16u;
         for (i = 0; i < 129u; i++) eeprom_update_byte((uint8_t *)W_AT + i, wb);
         for (i = 0; i < sizeof mem; i++) mem[i] = sx ? 0x80u : 0xFFu;
         rows[0] = mem;
-        bad += nnrt_pool_w4(W_AT, c, rows, 0, 1, 255, 1, 1, 1, sx) !=
-               (int32_t)255 * (wb == 0xFFu ? -1 : -8) * (sx ? -128 : 255);
+        bad += nnrt_pool_w4(W_AT, c & 3u, rows, 0, 1, n, 1, 1, 1, sx) !=
+               (int32_t)n * (wb == 0xFFu ? -1 : wb == 0x88u ? -8 : 7) * (sx ? -128 : 255);
     }
     rows[0] = buf[2];
     TEST_ASSERT_EQUAL_INT(0, bad);
 }
 
+/* The kernel's weights in program memory (the pgm entry points): any bytes will do. */
+static const uint8_t ptab[W_BYTES] PROGMEM = {
+    0x3c, 0x8f, 0x71, 0x00, 0xf9, 0x2a, 0xd4, 0x16, 0x88, 0x7f, 0x05, 0xe3, 0x9b, 0x40, 0xc7, 0x5e,
+    0x12, 0xa6, 0xff, 0x39, 0x64, 0x0d, 0xb2, 0x87, 0x70, 0x1f, 0xe8, 0x53, 0x2c, 0x9e, 0x06, 0xcb,
+    0x41, 0xf0, 0x7a, 0x95, 0x18, 0xdd, 0x63, 0x08, 0xbe, 0x27, 0x8a, 0x74, 0x0f, 0xc1, 0x5b, 0xe6,
+    0x99, 0x32, 0x4d, 0xa0, 0x17, 0xfc, 0x6e, 0x81, 0x23, 0xd8, 0x04, 0xb7, 0x7c, 0x48, 0xef, 0x11,
+};
+
 /* Pooling windows: 1..3 kernel rows of 1..20 taps, column steps 1..3, windows of 1..2 rows and
- * 1..3 columns; inputs random, extreme (255, -128) or mostly zero. */
+ * 1..3 columns; inputs random, extreme (255, -128) or mostly zero. Weights from EEPROM (through
+ * nnrt_pool_w4, as the CNN reads them), RAM and program memory (the other entry points). */
 static void random_pooling_windows(void)
 {
     uint16_t trial, bad = 0, i;
-    for (i = 0; i < W_BYTES; i++) wtab[i] = (uint8_t)next16();
-    write_table();
-    for (trial = 0; trial < 600; trial++) {
+    for (trial = 0; trial < 1800; trial++) {
+        const uint8_t storage = (uint8_t)(trial / 600u); /* 0 EEPROM, 1 RAM, 2 program memory */
+        if (trial % 600u == 0u) {
+            for (i = 0; i < W_BYTES; i++) wtab[i] = storage == 2u ? pgm_read_byte(&ptab[i]) : (uint8_t)next16();
+            write_table();
+        }
         const uint8_t k = (uint8_t)(1u + next16() % 3u), n = (uint8_t)(1u + next16() % 20u);
         const uint8_t sx = next16() & 1u, step = (uint8_t)(1u + next16() % 3u), ph = (uint8_t)(1u + next16() % 2u);
         const uint8_t pw = (uint8_t)(1u + next16() % 3u);
@@ -121,7 +137,15 @@ static void random_pooling_windows(void)
                 want = v > want ? v : want;
             }
         }
-        bad += nnrt_pool_w4(W_AT, t, rows, off, k, n, step, ph, pw, sx) != want;
+        if (storage == 0u) {
+            bad += nnrt_pool_w4(W_AT, t, rows, off, k, n, step, ph, pw, sx) != want;
+        } else {
+            const uint8_t flags = NNRT_AVR_W4_FLAGS(k, n, ph, sx);
+            bad += (storage == 1u ? (sx ? nnrt_avr_pool_w4_ram_s8 : nnrt_avr_pool_w4_ram_u8)(wtab, t, rows, off, k, n,
+                                                                                          step, pw, flags)
+                                  : (sx ? nnrt_avr_pool_w4_pgm_s8 : nnrt_avr_pool_w4_pgm_u8)(ptab, t, rows, off, k, n,
+                                                                                          step, pw, flags)) != want;
+        }
     }
     TEST_ASSERT_EQUAL_INT(0, bad);
 }

@@ -84,8 +84,8 @@ def build(gen_dir: Path, out_elf: Path, *, sim: bool, f_cpu: int = F_CPU, firmwa
            "-I", str(source_dir(firmware))]
     if sim:
         cmd += ["-I", str(_root() / "platformio" / "platforms" / "tinyavr-sim" / "include")]
-    cmd += [*map(str, src), *map(str, sorted(gen_dir.glob("*.c"))), str(runtime / "src" / "nnrt.c"),
-            "-o", str(out_elf)]
+    runtime_src = sorted((runtime / "src").glob("*.c")) + sorted((runtime / "src").glob("*.S"))  # the asm kernels
+    cmd += [*map(str, src), *map(str, sorted(gen_dir.glob("*.c"))), *map(str, runtime_src), "-o", str(out_elf)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         errors = [line for line in proc.stderr.splitlines() if "error" in line] or proc.stderr.splitlines()

@@ -210,10 +210,10 @@ class _Emitter:
         if window:
             inner += [f"nnrt_conv_window(rows, {common}, {requant}, {self.stage_dst(stages, st, 'q')});", "res = (uint16_t)(q + 1u);"]
         else:
-            bits = 8 * st.run_elem
-            inner += [f"nnrt_conv_run_s{bits}(rows, {common}, {p}_run{s}, (uint8_t)(y % {pool}u == 0u));",
+            wide = int(st.run_elem == 4)
+            inner += [f"nnrt_conv_run(rows, {common}, {p}_run{s}, {wide}u, (uint8_t)(y % {pool}u == 0u));",
                       f"if (y % {pool}u == {pool - 1}u) {{", f"    const uint16_t q = (uint16_t)(y / {pool}u);",
-                      f"    nnrt_conv_out_s{bits}({p}_run{s}, {n_q}u, {st.channels_out}u, {requant}, "
+                      f"    nnrt_conv_out({p}_run{s}, {wide}u, {n_q}u, {st.channels_out}u, {requant}, "
                       f"{self.stage_dst(stages, st, 'q')});", "    res = (uint16_t)(q + 1u);", "}"]
         body.append("uint16_t res = 0;")
         if conds:

@@ -33,20 +33,6 @@
 #define NNRT_CONV_INLINE static inline
 #endif
 
-/* nnrt_rd_le, always inlined: the row functions stay leaves (a shallow stack on AVR). */
-NNRT_CONV_INLINE int32_t nnrt_conv_rd_le(nnrt_wptr_t p, uint8_t nbytes)
-{
-    uint32_t v = 0;
-    uint8_t i;
-    for (i = 0; i < nbytes; i++) {
-        v |= (uint32_t)NNRT_RD(p + i) << (8u * i);
-    }
-    if (nbytes < 4 && (v & ((uint32_t)1 << (8u * nbytes - 1u)))) {
-        v |= ~(uint32_t)0 << (8u * nbytes); /* sign-extend */
-    }
-    return (int32_t)v;
-}
-
 /* Signed int4 element i of packed weight storage w. */
 static inline int8_t nnrt_w4_at(nnrt_wptr_t w, uint32_t i)
 {
@@ -159,7 +145,7 @@ static inline void nnrt_bias_s16(int16_t *acc, nnrt_wptr_t bias, uint16_t n, uin
 {
     uint16_t j;
     for (j = 0; j < n; j++) {
-        acc[j] = (int16_t)(nnrt_conv_rd_le(bias + (size_t)j * width, width) * ((int32_t)1 << k));
+        acc[j] = (int16_t)(nnrt_rd_le(bias + (size_t)j * width, width) * ((int32_t)1 << k));
     }
 }
 
@@ -207,25 +193,15 @@ NNRT_CONV_INLINE int8_t nnrt_conv_requant(int32_t raw, uint16_t o, nnrt_wptr_t b
     /* No multiplier: the asm requantization of nnrt_kernels.h (a 16-step shift-add for the usual
      * S >= 17) instead of a 32-bit multiply in C; none at all when a ReLU-like clamp (lo >= 0)
      * decides: M > 0, so v <= 0 gives floor((v M + 2^(S-1)) / 2^S) <= 0, i.e. lo. */
-    nnrt_wptr_t b = bias + (size_t)o * bias_width;
-    int32_t v = 0;
+    int32_t v = raw + nnrt_rd_le(bias + (size_t)o * bias_width, bias_width) * ((int32_t)1 << bias_shift);
     int8_t y;
-    uint8_t i;
-    nnrt_rd_open();
-    for (i = 0; i < bias_width; i++) {
-        v |= (uint32_t)nnrt_rd_fast(b++) << (8u * i);
-    }
-    if (bias_width < 4u && (v & ((int32_t)1 << (8u * bias_width - 1u)))) {
-        v |= (int32_t)(~(uint32_t)0 << (8u * bias_width)); /* sign-extend */
-    }
-    v = raw + v * ((int32_t)1 << bias_shift);
     if (v <= 0 && lo >= 0) {
         return lo;
     }
     nnrt_requant_s8(&v, &y, 1u, mp, shift + c, 0u, lo, hi, NULL);
     return y;
 #else
-    int32_t v = raw + nnrt_conv_rd_le(bias + (size_t)o * bias_width, bias_width) * ((int32_t)1 << bias_shift);
+    int32_t v = raw + nnrt_rd_le(bias + (size_t)o * bias_width, bias_width) * ((int32_t)1 << bias_shift);
     const int32_t m = (int32_t)((uint16_t)NNRT_RD(mp) | (uint16_t)NNRT_RD(mp + 1) << 8);
     const uint8_t s = NNRT_RD(shift + c);
     v *= m; /* proven: |acc * M| + 2^(S-1) <= INT32_MAX */
@@ -256,67 +232,52 @@ NNRT_CONV_FN void nnrt_conv_window_c(const uint8_t *const *rows, uint8_t sx, uin
     }
 }
 
-/* Running strategy, one conv row (rows[0..k-1]): run[q*c_out + o] = max over the p conv sums at
- * columns q*p.., combined with the earlier rows of the group unless first. The caller proves
- * every sum fits the running type. */
-NNRT_CONV_FN void nnrt_conv_run_s16_c(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
-                                    uint16_t c_in, uint16_t c_out, uint16_t p, uint16_t n_q,
-                                    nnrt_wptr_t w, int16_t *run, uint8_t first)
+/* Entry j of a running-max buffer: int16 or (wide) int32, as the proof requires. */
+NNRT_CONV_INLINE int32_t nnrt_run_at(const void *run, uint8_t wide, uint16_t j)
 {
-    const uint32_t per_out = (uint32_t)k * k * c_in;
-    uint16_t q, o;
-    for (q = 0; q < n_q; q++) {
-        for (o = 0; o < c_out; o++, run++) {
-            const int32_t m = nnrt_conv_max(rows, 1u, p, k, c_in, (uint16_t)(q * p), w, o * per_out, w4, sx);
-            if (first || m > *run) {
-                *run = (int16_t)m;
-            }
+    return wide ? ((const int32_t *)run)[j] : ((const int16_t *)run)[j];
+}
+
+/* run[j] = m if first, else the larger of the two. */
+NNRT_CONV_INLINE void nnrt_run_max(void *run, uint8_t wide, uint16_t j, int32_t m, uint8_t first)
+{
+    if (first || m > nnrt_run_at(run, wide, j)) {
+        if (wide) {
+            ((int32_t *)run)[j] = m;
+        } else {
+            ((int16_t *)run)[j] = (int16_t)m;
         }
     }
 }
 
-NNRT_CONV_FN void nnrt_conv_run_s32_c(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
-                                    uint16_t c_in, uint16_t c_out, uint16_t p, uint16_t n_q,
-                                    nnrt_wptr_t w, int32_t *run, uint8_t first)
+/* Running strategy, one conv row (rows[0..k-1]): run[q*c_out + o] = max over the p conv sums at
+ * columns q*p.., combined with the earlier rows of the group unless first. The caller proves
+ * every sum fits the running type (int16, or int32 if wide). */
+NNRT_CONV_FN void nnrt_conv_run_c(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k, uint16_t c_in,
+                                  uint16_t c_out, uint16_t p, uint16_t n_q, nnrt_wptr_t w, void *run, uint8_t wide,
+                                  uint8_t first)
 {
     const uint32_t per_out = (uint32_t)k * k * c_in;
-    uint16_t q, o;
+    uint16_t q, o, j = 0;
     for (q = 0; q < n_q; q++) {
-        for (o = 0; o < c_out; o++, run++) {
-            const int32_t m = nnrt_conv_max(rows, 1u, p, k, c_in, (uint16_t)(q * p), w, o * per_out, w4, sx);
-            if (first || m > *run) {
-                *run = m;
-            }
+        for (o = 0; o < c_out; o++, j++) {
+            nnrt_run_max(run, wide, j, nnrt_conv_max(rows, 1u, p, k, c_in, (uint16_t)(q * p), w, o * per_out, w4, sx),
+                         first);
         }
     }
 }
 
 /* End of a pooling group: y[j] = act(requant(bias[o] + run[j])), o = j % c_out, j < n_q*c_out.
  * y may be the running buffer itself (each byte is written after the entry holding it is read). */
-NNRT_CONV_FN void nnrt_conv_out_s16(const int16_t *run, uint16_t n_q, uint16_t c_out, nnrt_wptr_t bias,
-                                    uint8_t bias_width, uint8_t bias_shift, nnrt_wptr_t mult,
-                                    nnrt_wptr_t shift, uint8_t per_channel, int8_t lo, int8_t hi,
-                                    int8_t *y)
+NNRT_CONV_FN void nnrt_conv_out(const void *run, uint8_t wide, uint16_t n_q, uint16_t c_out, nnrt_wptr_t bias,
+                                uint8_t bias_width, uint8_t bias_shift, nnrt_wptr_t mult, nnrt_wptr_t shift,
+                                uint8_t per_channel, int8_t lo, int8_t hi, int8_t *y)
 {
-    uint16_t q, o;
+    uint16_t q, o, j = 0;
     for (q = 0; q < n_q; q++) {
-        for (o = 0; o < c_out; o++) {
-            const int32_t m = *run++;
-            *y++ = nnrt_conv_requant(m, o, bias, bias_width, bias_shift, mult, shift, per_channel, lo, hi);
-        }
-    }
-}
-
-NNRT_CONV_FN void nnrt_conv_out_s32(const int32_t *run, uint16_t n_q, uint16_t c_out, nnrt_wptr_t bias,
-                                    uint8_t bias_width, uint8_t bias_shift, nnrt_wptr_t mult,
-                                    nnrt_wptr_t shift, uint8_t per_channel, int8_t lo, int8_t hi,
-                                    int8_t *y)
-{
-    uint16_t q, o;
-    for (q = 0; q < n_q; q++) {
-        for (o = 0; o < c_out; o++) {
-            const int32_t m = *run++;
-            *y++ = nnrt_conv_requant(m, o, bias, bias_width, bias_shift, mult, shift, per_channel, lo, hi);
+        for (o = 0; o < c_out; o++, j++) {
+            *y++ = nnrt_conv_requant(nnrt_run_at(run, wide, j), o, bias, bias_width, bias_shift, mult, shift,
+                                     per_channel, lo, hi);
         }
     }
 }
@@ -372,51 +333,28 @@ NNRT_CONV_INLINE void nnrt_conv_window(const uint8_t *const *rows, uint8_t sx, u
     }
 }
 
-NNRT_CONV_INLINE void nnrt_conv_run_s16(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
-                                    uint16_t c_in, uint16_t c_out, uint16_t p, uint16_t n_q,
-                                    nnrt_wptr_t w, int16_t *run, uint8_t first)
+NNRT_CONV_INLINE void nnrt_conv_run(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k, uint16_t c_in,
+                                     uint16_t c_out, uint16_t p, uint16_t n_q, nnrt_wptr_t w, void *run,
+                                     uint8_t wide, uint8_t first)
 {
     const uint8_t n = (uint8_t)(k * c_in);
-    uint16_t q, o;
+    uint16_t q, o, j = 0;
     if (!nnrt_avr_fits_w4(w4, k, c_in, p, sx)) {
-        nnrt_conv_run_s16_c(rows, sx, w4, k, c_in, c_out, p, n_q, w, run, first);
+        nnrt_conv_run_c(rows, sx, w4, k, c_in, c_out, p, n_q, w, run, wide, first);
         return;
     }
     for (q = 0; q < n_q; q++) {
-        for (o = 0; o < c_out; o++, run++) {
-            const int32_t m = nnrt_pool_w4(w, (uint16_t)(o * k * n), rows, (uint16_t)(q * p * c_in), k, n,
-                                           (uint8_t)c_in, 1u, (uint8_t)p, sx);
-            if (first || m > *run) {
-                *run = (int16_t)m;
-            }
-        }
-    }
-}
-
-NNRT_CONV_INLINE void nnrt_conv_run_s32(const uint8_t *const *rows, uint8_t sx, uint8_t w4, uint8_t k,
-                                    uint16_t c_in, uint16_t c_out, uint16_t p, uint16_t n_q,
-                                    nnrt_wptr_t w, int32_t *run, uint8_t first)
-{
-    const uint8_t n = (uint8_t)(k * c_in);
-    uint16_t q, o;
-    if (!nnrt_avr_fits_w4(w4, k, c_in, p, sx)) {
-        nnrt_conv_run_s32_c(rows, sx, w4, k, c_in, c_out, p, n_q, w, run, first);
-        return;
-    }
-    for (q = 0; q < n_q; q++) {
-        for (o = 0; o < c_out; o++, run++) {
-            const int32_t m = nnrt_pool_w4(w, (uint16_t)(o * k * n), rows, (uint16_t)(q * p * c_in), k, n,
-                                           (uint8_t)c_in, 1u, (uint8_t)p, sx);
-            if (first || m > *run) {
-                *run = m;
-            }
+        for (o = 0; o < c_out; o++, j++) {
+            nnrt_run_max(run, wide, j,
+                         nnrt_pool_w4(w, (uint16_t)(o * k * n), rows, (uint16_t)(q * p * c_in), k, n, (uint8_t)c_in,
+                                      1u, (uint8_t)p, sx),
+                         first);
         }
     }
 }
 #else
 #define nnrt_conv_window nnrt_conv_window_c
-#define nnrt_conv_run_s16 nnrt_conv_run_s16_c
-#define nnrt_conv_run_s32 nnrt_conv_run_s32_c
+#define nnrt_conv_run nnrt_conv_run_c
 #endif /* __AVR__ */
 
 /* Max-pool of one image row (one channel) into a pooled row: y[q] = max over x[q*p..q*p+p-1],

@@ -35,7 +35,11 @@ typedef const uint8_t *nnrt_wptr_t;
 #define NNRT_RD(p) (*(p))
 #endif
 
-/* Little-endian signed integer of 1, 2 or 4 bytes from weight storage. */
+/* Little-endian signed integer of 1, 2 or 4 bytes from weight storage. Always inlined on GCC: the
+ * conv row functions that read biases stay leaves (a shallow stack on AVR). */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
 static inline int32_t nnrt_rd_le(nnrt_wptr_t p, uint8_t nbytes)
 {
     uint32_t v = 0;

@@ -48,6 +48,62 @@ def test_failed_generation_leaves_no_marker(tmp_path: Path) -> None:
     assert not (out / MARKER).exists(), "the next build must regenerate"
 
 
+# Runs generate() in a child that SIGKILLs itself at its k-th file rename (os.replace: write_outputs
+# stages every file, then renames them) or, if k is negative, prints how many renames a whole run does.
+_KILLED_AT = """
+import os, signal, sys
+from pathlib import Path
+from nnmodel.prebuild import Settings, generate
+k, calls, real = int(sys.argv[4]), [0], os.replace
+def replace(src, dst):
+    if calls[0] == k:
+        os.kill(os.getpid(), signal.SIGKILL)
+    calls[0] += 1
+    real(src, dst)
+os.replace = replace
+opts = {"model": sys.argv[2], "samples": "20", "golden": "yes"}
+generate(Settings.parse(opts, Path(sys.argv[1]), "native"), opts, Path(sys.argv[3]), lambda _: None)
+print(calls[0])
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+def test_killed_generation_leaves_whole_files_and_the_next_build_regenerates(tmp_path: Path) -> None:
+    """A build killed at every point of a regeneration (old model A -> new model B, same name): each
+    generated file is whole, A's or B's (never a mix), nothing says "up to date", and the next
+    build regenerates B exactly, leaving no temp files."""
+    save(small_rnn(), tmp_path / "a.nnm")
+    save(small_rnn(seed=4), tmp_path / "b.nnm")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def run(model: str, out: Path, k: int) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", _KILLED_AT, str(tmp_path), model, str(out), str(k)],
+                              capture_output=True, text=True, env=env)
+
+    def files(out: Path) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in out.iterdir() if p.name != MARKER}
+
+    whole = {}
+    for m in ("a", "b"):
+        proc = run(f"{m}.nnm", tmp_path / m, -1)
+        assert proc.returncode == 0, proc.stderr
+        whole[m], renames = files(tmp_path / m), int(proc.stdout)
+    assert renames >= 6 and whole["a"].keys() == whole["b"].keys()
+    assert all(whole["a"][n] != whole["b"][n] for n in ("small_rnn.c", "nnmodel_golden.c"))
+    for k in range(renames):
+        out = tmp_path / f"out{k}"
+        assert run("a.nnm", out, -1).returncode == 0
+        assert run("b.nnm", out, k).returncode == -9  # killed at its k-th rename
+        left = files(out)
+        temps = [n for n in left if n.endswith(".tmp")]
+        assert temps, "the kill comes between staging and renaming"
+        for name, data in left.items():
+            assert name in temps or data in (whole["a"][name], whole["b"][name]), f"{name} is mixed after kill {k}"
+        assert not (out / MARKER).exists()
+        assert run("b.nnm", out, -1).returncode == 0
+        assert files(out) == whole["b"], f"after kill {k} the next build must regenerate B, without temp files"
+
+
 @pytest.mark.parametrize("options, message", [
     ({"model": "m.nnm", "modle": "x"}, "unknown option custom_nnmodel_modle"),
     ({"storage": "eeprom"}, "custom_nnmodel_model is required"),

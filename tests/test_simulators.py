@@ -1,7 +1,7 @@
 """Random models on the real instruction sets: ATtiny85 in simavr, RV32IMC in QEMU, vs the reference.
 
-The AVR build takes kernel paths (register-level EEPROM reads, shift-add multiply) that no host
-test compiles; RV32 checks the portable kernels with a 32-bit int and picolibc. CI installs both
+The AVR build takes kernel paths (register-level EEPROM reads, shift-add multiply, the int4 conv
+kernel in assembly) that no host test compiles; RV32 checks the portable kernels with a 32-bit int and picolibc. CI installs both
 toolchains (scripts/setup.sh); a missing one fails the test rather than skipping it.
 """
 from __future__ import annotations
@@ -14,14 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO
-from randmodels import random_images, random_model
+from randmodels import random_conv_model, random_images, random_model
 
 from nnmodel import NNModelError, reference, rv32
 from nnmodel.codegen import compile_model
 
 PLATFORMS = REPO / "platformio" / "platforms"
+RUNTIME_SOURCES = [str(p) for p in sorted((REPO / "lib/nnrt/src").iterdir()) if p.suffix in (".c", ".S")]
 LOGITS = re.compile(r"^-?\d+( -?\d+)* ?$")
-N_MODELS = 32
+N_MODELS = 32  # dense/RNN models, then as many conv/pool models (int4 and int8)
 
 FIRMWARE = """#include <stdint.h>
 #include "nnmodel.h"
@@ -103,9 +104,10 @@ def test_random_models_on_the_target_instruction_set(tmp_path: Path, arch: str, 
             pytest.fail(f"{program} is not installed (scripts/setup.sh installs it)")
     ran = mismatched = 0
     seed = 0
-    while ran < N_MODELS:
+    while ran < 2 * N_MODELS:
         rng = np.random.default_rng(5000 + seed)
-        model = random_model(rng, name=f"r{seed}")
+        make = random_model if ran < N_MODELS else random_conv_model
+        model = make(rng, name=f"r{seed}")
         storage = tool["storages"][seed % 2]
         seed += 1
         work = tmp_path / f"{seed}"
@@ -119,7 +121,7 @@ def test_random_models_on_the_target_instruction_set(tmp_path: Path, arch: str, 
         elf = work / "firmware.elf"
         build = subprocess.run([*tool["cc"], "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(work), "-I",
                                 str(REPO / "lib/nnrt/include"), "-I", str(tool["include"]), str(work / "main.c"),
-                                str(work / f"{model.name}.c"), str(REPO / "lib/nnrt/src/nnrt.c"), "-o", str(elf)],
+                                str(work / f"{model.name}.c"), *RUNTIME_SOURCES, "-o", str(elf)],
                                capture_output=True, text=True)
         if build.returncode != 0 and "overflowed" in build.stderr:
             continue  # code + weights + test images exceed 8 KB of flash
@@ -132,4 +134,4 @@ def test_random_models_on_the_target_instruction_set(tmp_path: Path, arch: str, 
         got = np.array([[int(v) for v in line.split()] for line in lines])
         mismatched += int(got.shape != (len(images), model.n_classes) or np.any(got != reference.run(model, images)))
         ran += 1
-    assert ran == N_MODELS and mismatched == 0, f"{mismatched} of {ran} models differ from the reference"
+    assert ran == 2 * N_MODELS and mismatched == 0, f"{mismatched} of {ran} models differ from the reference"

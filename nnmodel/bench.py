@@ -101,6 +101,7 @@ def train_figures(ctx: BenchContext) -> Iterator[Figure]:
     """train.<model>.seconds: re-run the command recorded in the model's provenance (minutes)."""
     for key, model in ctx.models:
         command = model.provenance.get("command", "")
+        command = command if isinstance(command, str) else ""  # provenance is free-form JSON
         argv = shlex.split(command)[1:] if command.startswith("nnmodel train ") else []
         if "--out" not in argv or "--data" not in argv or not Path(argv[argv.index("--data") + 1]).is_dir():
             print(f"# train.{key}: no runnable training command or dataset here; skipped")

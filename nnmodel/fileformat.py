@@ -161,7 +161,10 @@ class _Reader:
         self.where, self.header, self.data = where, header, data
 
     def fail(self, field: str, what: str) -> NNModelError:
-        return NNModelError(f"{self.where}: {field}: {what}")
+        text = f"{field}: {what}"
+        if not text.isprintable():  # a string from the file ("relu\n"): escaped, the message stays one line
+            text = text.encode("unicode_escape").decode("ascii")
+        return NNModelError(f"{self.where}: {text}")
 
     def get(self, obj: Any, key: str, kind: type | tuple, field: str) -> Any:
         if not isinstance(obj, dict) or key not in obj:
@@ -179,8 +182,15 @@ class _Reader:
             raise self.fail(field, f"{value} is outside {lo}..{hi}")
         return value
 
+    def number(self, obj: Any, key: str, field: str) -> float:
+        value = self.get(obj, key, (int, float), field)
+        try:
+            return float(value)
+        except OverflowError:  # a JSON integer beyond any double, e.g. 10**400
+            raise self.fail(field, f"{str(value)[:12]}... ({len(str(value))} digits) is not a finite number") from None
+
     def positive(self, obj: Any, key: str, field: str) -> float:
-        value = float(self.get(obj, key, (int, float), field))
+        value = self.number(obj, key, field)
         if not (math.isfinite(value) and value > 0):
             raise self.fail(field, f"{value} must be a positive finite number")
         return value
@@ -208,6 +218,8 @@ class _Reader:
 
 
 def _parse_container(raw: bytes, where: str) -> tuple[dict, memoryview, int]:
+    if len(raw) < 20 and raw[:8] == MAGIC:
+        raise NNModelError(f"{where}: only {len(raw)} bytes: the file is truncated; copy it again")
     if len(raw) < 20 or raw[:8] != MAGIC:
         raise NNModelError(f"{where}: not an nnmodel file (bad magic); expected a .nnm file written by nnmodel")
     version, hlen = struct.unpack_from("<II", raw, 8)
@@ -223,7 +235,8 @@ def _parse_container(raw: bytes, where: str) -> tuple[dict, memoryview, int]:
     if zlib.crc32(memoryview(raw)[:-4]) != crc:
         raise NNModelError(f"{where}: CRC-32 mismatch: the file is truncated or corrupted; copy it again")
     try:
-        header = json.loads(raw[16:16 + hlen].decode("utf-8"), parse_constant=_reject_constant)
+        header = json.loads(raw[16:16 + hlen].decode("utf-8"), parse_constant=_reject_constant,
+                            parse_float=_finite_float, object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise NNModelError(f"{where}: header: invalid JSON ({str(exc).splitlines()[0][:80]})") from None
     if not isinstance(header, dict):
@@ -233,6 +246,24 @@ def _parse_container(raw: bytes, where: str) -> tuple[dict, memoryview, int]:
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    """1e999 parses as infinity: refuse it as NaN/Infinity are (save() could not write it back)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is not a finite number")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A key given twice is ambiguous (parsers disagree on which wins); nnmodel never writes one."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"duplicate key {dup[:40]!r}")
+    return obj
 
 
 def _activation(r: _Reader, doc: dict, i: int, last: bool) -> Activation:
@@ -321,7 +352,7 @@ def _layer(r: _Reader, doc: Any, i: int, prev: Layer | None, spec: InputSpec, la
     where_scale = f"tensors[layers.{i}.acc_scale]"
     scale_spec = r.get(r.get(r.header, "tensors", dict, "tensors"), f"layers.{i}.acc_scale", dict, where_scale)
     scale_shape = r.get(scale_spec, "shape", list, f"{where_scale}.shape")
-    if scale_shape not in ([1], [out]):
+    if scale_shape not in ([1], [out]) or type(scale_shape[0]) is not int:  # [True] and [1.0] equal [1]
         raise r.fail(where_scale, f"shape {scale_shape}, expected [1] or [{out}]")
     dims[_SCALE_N] = scale_shape[0]
     fields = dict(_RNN_FIELDS if kind == "rnn" else _CONV_FIELDS if kind == "conv2d" else _DENSE_FIELDS)
@@ -342,7 +373,7 @@ def _layer(r: _Reader, doc: Any, i: int, prev: Layer | None, spec: InputSpec, la
             raise r.fail(f"tensors[layers.{i}.shift]", f"values must be in 0..{SHIFT_MAX}; re-export the model")
         out_scale = r.positive(doc, "out_scale", f"{field}.out_scale")
     else:
-        out_scale = float(r.get(doc, "out_scale", (int, float), f"{field}.out_scale"))
+        out_scale = r.number(doc, "out_scale", f"{field}.out_scale")
         empty = np.zeros(0, np.int32)
         t["mult"], t["shift"] = empty, empty
     in_scale = r.positive(doc, "in_scale", f"{field}.in_scale")
@@ -375,8 +406,11 @@ def from_bytes(raw: bytes, where: str = "<model>") -> Model:
     for i, doc in enumerate(docs):
         layers.append(_layer(r, doc, i, layers[-1] if layers else None, spec, i == len(docs) - 1))
     labels = r.get(header, "labels", list, "labels")
-    if len(labels) != layers[-1].outputs or not all(isinstance(x, str) and 0 < len(x) <= 32 for x in labels):
-        raise r.fail("labels", f"expected {layers[-1].outputs} non-empty names of at most 32 characters")
+    # They become C string literals: printable ASCII only, and no "??" (a C trigraph under -std=c99)
+    if len(labels) != layers[-1].outputs or not all(isinstance(x, str) and 0 < len(x) <= 32 and x.isascii()
+                                                    and x.isprintable() and "??" not in x for x in labels):
+        raise r.fail("labels", f"expected {layers[-1].outputs} names of 1..32 printable ASCII characters "
+                     "(no '??')")
     provenance = r.get(header, "provenance", dict, "provenance")
     model = Model(name, spec, layers, labels, provenance)
     if format_version(model) > version:

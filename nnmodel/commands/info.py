@@ -58,7 +58,7 @@ def describe(model: Model) -> list[str]:
                      f"dense accumulators {buf.acc_bytes} B, hidden outputs {sum(buf.ping)} B, row counter 2 B")
         lines += [f"  {describe_stage(st)}" for st in stages]
     acc = model.provenance.get("accuracy")
-    if acc:
+    if acc and isinstance(acc, dict):  # provenance is free-form JSON: show only what has the trainer's shape
         shown = {k: v for k, v in acc.items() if v is not None}  # val_* are None after a final fit
         note = "" if len(shown) == len(acc) else " (no validation split: final fit on all training digits)"
         lines.append("accuracy at export: " + ", ".join(f"{k} {v:.2%}" if isinstance(v, float) else f"{k} {v}"

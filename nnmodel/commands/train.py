@@ -254,7 +254,8 @@ def _teacher(paths: str, images: np.ndarray, labels: np.ndarray, holdout: dict) 
                                f"{int(labels.max())}")
         theirs = teacher.provenance.get("holdout")
         if theirs != holdout:
-            raise NNModelError(f"--teacher {path}: held out {theirs or 'unrecorded digits'} for validation, this "
+            held = repr(theirs) if theirs else "unrecorded digits"  # free-form provenance: repr keeps one line
+            raise NNModelError(f"--teacher {path}: held out {held} for validation, this "
                                f"run holds out {holdout}; train the teacher with the same --split-seed, "
                                f"--val-split and --limit so it never saw this run's validation digits")
         teachers.append(teacher)

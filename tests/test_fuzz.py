@@ -527,7 +527,7 @@ def summary(counts: dict[str, collections.Counter]) -> str:
     n = sum(total.values())
     per = "; ".join(f"{f} {c[Outcome.REFUSED]}/{sum(c.values())}" + (f" (+{c[Outcome.VALID]} valid)" if c[Outcome.VALID]
                                                                      else "") for f, c in counts.items())
-    return (f"fuzz: {n} files, {total[Outcome.REFUSED]} refused with one-line errors, "
+    return (f"fuzz: {n} files, {total[Outcome.REFUSED]} refused with one-line errors (loader and pre-build), "
             f"{total[Outcome.VALID]} still valid (re-saved and described), {total[Outcome.CRASH]} crashes "
             f"[refused per family: {per}]")
 
@@ -538,13 +538,29 @@ def fuzz_dir(tmp_path_factory) -> Path:
 
 
 def test_fuzz_loader(fuzz_dir: Path) -> None:
+    """Every mutant through the loader and, when refused, through the pre-build's generate() (what
+    the PlatformIO hook runs; its SCons glue turns the error into the "[nnmodel] error:" line, see
+    the pre-build test below): the same one-line error, nothing generated."""
+    from nnmodel.prebuild import Settings, generate
+
     path = fuzz_dir / "fuzz dir" / "model.nnm"
     path.parent.mkdir()
+    options = {"model": path.name, "samples": "2", "golden": "yes"}
+    settings, out = Settings.parse(options, path.parent, "native"), fuzz_dir / "prebuild out"
     counts: dict[str, collections.Counter] = {f: collections.Counter() for f in FAMILIES}
     crashes: list[str] = []
     t0 = time.perf_counter()
     for k, (family, base, data) in enumerate(generate_cases(CASES)):
         outcome, detail = check_one(path, data, family)
+        if outcome == Outcome.REFUSED:
+            try:
+                generate(settings, options, out, lambda _: None)
+                outcome, detail = Outcome.CRASH, "the pre-build generated from a file the loader refuses"
+            except NNModelError as exc:
+                if str(exc) != detail:
+                    outcome, detail = Outcome.CRASH, f"pre-build said {str(exc)!r}, the loader {detail!r}"
+            if out.exists() and any(out.iterdir()):
+                outcome, detail = Outcome.CRASH, f"the pre-build left {sorted(p.name for p in out.iterdir())}"
         counts[family][outcome] += 1
         if outcome == Outcome.CRASH:
             crashes.append(f"case {k} ({family}, base {base}): {detail}")

@@ -110,6 +110,6 @@ def run(model: Model, images: np.ndarray, *, trace: list | None = None) -> np.nd
 
 
 def predict(model: Model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(logits, classes); ties go to the lowest class index, as in nnrt_argmax_s32."""
+    """(logits, classes); ties go to the lowest class index, as in the generated <model>_finish()."""
     logits = run(model, images)
     return logits, np.argmax(logits, axis=1)

@@ -38,9 +38,6 @@ typedef enum {
 /* CRC-16/CCITT-FALSE step (poly 0x1021, init 0xFFFF): same as avr-libc _crc_xmodem_update. */
 uint16_t nnrt_crc16_update(uint16_t crc, uint8_t byte);
 
-/* Index of the largest logit; ties go to the lowest index, as numpy.argmax does. */
-uint16_t nnrt_argmax_s32(const int32_t *v, uint16_t n);
-
 /* Short English name of a status, for serial logs and test messages. */
 const char *nnrt_status_name(nnrt_status_t status);
 

@@ -11,17 +11,6 @@ uint16_t nnrt_crc16_update(uint16_t crc, uint8_t byte)
     return crc;
 }
 
-uint16_t nnrt_argmax_s32(const int32_t *v, uint16_t n)
-{
-    uint16_t best = 0, i;
-    for (i = 1; i < n; i++) {
-        if (v[i] > v[best]) {
-            best = i;
-        }
-    }
-    return best;
-}
-
 const char *nnrt_status_name(nnrt_status_t status)
 {
     switch (status) {

@@ -5,6 +5,7 @@ simulator counts are exact. Later issues add producers to PRODUCERS.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -21,6 +22,7 @@ import numpy as np
 
 from . import hostc, reference
 from .datasets import load_sample
+from .fsutil import write_atomic
 from .model import Model
 
 RUNS = 5
@@ -42,6 +44,7 @@ class BenchContext:
     models: list[tuple[str, Model]]  # (key name, model)
     images: np.ndarray  # digits to run (the bundled sample)
     paths: list[Path]  # the model files
+    note: Callable[[str], None] = print  # why a figure is missing ("# ..." lines of `nnmodel bench`)
 
 
 Producer = Callable[[BenchContext], Iterable[Figure]]
@@ -104,7 +107,7 @@ def train_figures(ctx: BenchContext) -> Iterator[Figure]:
         command = command if isinstance(command, str) else ""  # provenance is free-form JSON
         argv = shlex.split(command)[1:] if command.startswith("nnmodel train ") else []
         if "--out" not in argv or "--data" not in argv or not Path(argv[argv.index("--data") + 1]).is_dir():
-            print(f"# train.{key}: no runnable training command or dataset here; skipped")
+            ctx.note(f"# train.{key}: no runnable training command or dataset here; skipped")
             continue
         with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
             argv[argv.index("--out") + 1] = str(Path(tmp) / f"{model.name}.nnm")
@@ -116,7 +119,7 @@ def train_figures(ctx: BenchContext) -> Iterator[Figure]:
 ATTINY85_DIGITS = 200  # streamed digits whose cycles are averaged
 
 
-def _attiny85_samples() -> str:
+def attiny85_samples() -> str:
     """custom_nnmodel_samples of platformio.ini's [attiny85_model] (what env attiny85 embeds), else 4."""
     import configparser
 
@@ -131,8 +134,9 @@ def _attiny85_samples() -> str:
 def attiny85_figures(ctx: BenchContext) -> Iterator[Figure]:
     """The ATtiny85 firmware (src/attiny85, model in EEPROM) of each model that fits the chip.
 
-    attiny85.firmware.flash_bytes: .text + .data of the chip build (atmelavr's flags, 16.5 MHz), for
-    the first such model; attiny85.<model>.eeprom_bytes: its .eeprom section (header + weights);
+    attiny85.<model>.flash_bytes: .text + .data of the chip build (atmelavr's flags, 16.5 MHz), and
+    attiny85.firmware.flash_bytes the same for the first such model; attiny85.<model>.eeprom_bytes:
+    its .eeprom section (header + weights);
     attiny85_sim.<model>.sram_peak_bytes: .data + .bss + the stack high-water of the simulator build
     running its samples (SRAM painting); attiny85_sim.<model>.cycles_per_inference: mean exact cycles
     of app_classify over ATTINY85_DIGITS streamed test digits (cycles do not depend on the clock;
@@ -143,9 +147,9 @@ def attiny85_figures(ctx: BenchContext) -> Iterator[Figure]:
 
     why = fw.missing_tool()
     if why:
-        print(f"# attiny85: {why}; skipped")
+        ctx.note(f"# attiny85: {why}; skipped")
         return
-    samples, firmware_done = _attiny85_samples(), False
+    samples, firmware_done = attiny85_samples(), False
     with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
         harness = fw.build_harness(Path(tmp))
         driver_c = Path(tmp) / "driver.c"
@@ -156,16 +160,17 @@ def attiny85_figures(ctx: BenchContext) -> Iterator[Figure]:
                 gen = fw.generate(path, work / "gen", samples=samples, stream=str(ATTINY85_DIGITS))
             except NNModelError as exc:
                 # e.g. a model too big for the EEPROM; the advice after ';' is for `nnmodel compile`
-                print(f"# attiny85: {key} skipped, the firmware cannot hold it: {str(exc).split('; ')[0]}")
+                ctx.note(f"# attiny85: {key} skipped, the firmware cannot hold it: {str(exc).split('; ')[0]}")
                 continue
             try:
                 real = fw.sizes(fw.build(gen, work / "real.elf", sim=False))
             except NNModelError as exc:  # reported, and the simulator figures still come
-                print(f"# attiny85: chip build of {key} failed: {exc}")
+                ctx.note(f"# attiny85: chip build of {key} failed: {exc}")
             else:
-                if not firmware_done:
+                if not firmware_done:  # the firmware of the first model, the key of earlier results
                     yield Figure("attiny85.firmware.flash_bytes", real.flash, "bytes")
                     firmware_done = True
+                yield Figure(f"attiny85.{key}.flash_bytes", real.flash, "bytes")
                 yield Figure(f"attiny85.{key}.eeprom_bytes", real.eeprom, "bytes")
             sim_elf = fw.build(gen, work / "sim.elf", sim=True)
             run = fw.run(harness, sim_elf)
@@ -195,7 +200,7 @@ def rv32_figures(ctx: BenchContext) -> Iterator[Figure]:
 
     missing = rv32.missing_tools(qemu=False)
     if missing:
-        print(f"# rv32imc: {missing}; skipped")
+        ctx.note(f"# rv32imc: {missing}; skipped")
         return
     no_qemu = rv32.missing_tools(qemu=True)
     for key, model in ctx.models:
@@ -204,7 +209,7 @@ def rv32_figures(ctx: BenchContext) -> Iterator[Figure]:
             memory = build.memory()
             run = None if no_qemu else build.measure()
         if run is None:
-            print(f"# rv32imc_sim.{key}: {no_qemu}; instruction and stack figures skipped")
+            ctx.note(f"# rv32imc_sim.{key}: {no_qemu}; instruction and stack figures skipped")
         else:
             mean, macs = float(run.instructions.mean()), model.macs()
             yield Figure(f"rv32imc_sim.{key}.instructions_per_inference", round(mean), "instructions")
@@ -215,7 +220,7 @@ def rv32_figures(ctx: BenchContext) -> Iterator[Figure]:
             yield Figure(f"rv32imc.{key}.stack_bytes", run.stack, "bytes")
             differ = int((run.logits != reference.run(model, ctx.images)).any(axis=1).sum())
             if differ:
-                print(f"# rv32imc_sim.{key}: logits differ from nnmodel.reference on {differ} of {len(ctx.images)} digits")
+                ctx.note(f"# rv32imc_sim.{key}: logits differ from nnmodel.reference on {differ} of {len(ctx.images)} digits")
         yield Figure(f"rv32imc.{key}.static_ram_bytes", memory.static_ram, "bytes")
         yield Figure(f"rv32imc.{key}.flash_bytes", memory.flash, "bytes")
 
@@ -232,6 +237,33 @@ def run_all(models: list[tuple[str, Model]], paths: list[Path], out: Path | None
             echo(fig.line())
             figures.append(fig)
     if out is not None:
+        results: dict = {f.key: asdict(f) for f in figures}
+        # Which model file each <model> key measured: a report reading these figures checks it.
+        results[MODELS_KEY] = {key: {"file": p.name, "sha256": file_digest(p)} for (key, _), p in zip(models, paths)}
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({f.key: asdict(f) for f in figures}, indent=2, sort_keys=True) + "\n")
+        write_atomic(out, (json.dumps(results, indent=2, sort_keys=True) + "\n").encode())
+    return figures
+
+
+MODELS_KEY = "models"
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_results(path: Path, key: str, model_path: Path) -> list[Figure]:
+    """The figures of model `key` in a results file of run_all, refused if they measured another file."""
+    from .errors import NNModelError
+
+    try:
+        results = json.loads(path.read_text())
+        recorded = results.get(MODELS_KEY, {}).get(key, {}).get("sha256")
+        figures = [Figure(str(v["key"]), float(v["value"]), str(v["unit"])) for k, v in results.items()
+                   if k != MODELS_KEY and f".{key}." in k]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
+        raise NNModelError(f"{path}: not a results file of `nnmodel bench` ({exc}); run nnmodel bench --out {path}") from None
+    if recorded != file_digest(model_path):
+        raise NNModelError(f"{path}: holds no figures of {model_path} as it is now (model {key} "
+                           f"{'changed since' if recorded else 'not in'} that run); rerun nnmodel bench")
     return figures

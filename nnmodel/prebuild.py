@@ -27,6 +27,7 @@ OPTIONS = {
     "data": "dataset folder for the nnmodel_verify task (default: ../shared/mnist if present)",
     "stream": "N: write nnmodel_stream.bin, N sample digits + the reference's logits for simavr_run -in (default 0)",
     "eeprom_writer": "yes: write nnmodel_eeprom_writer.h/.c, the EEPROM image in flash for a writer firmware",
+    "web_page": "yes: write nnmodel_web_page.h/.c, the draw-a-digit page as a C byte array and GET /model (lib/nnweb)",
 }
 PLATFORM_TARGETS = {"atmelavr": "attiny85", "tinyavr-sim": "attiny85", "espressif32": "esp32c3",
                     "rv32-qemu-sim": "esp32c3", "native": "native", "nnmodel-native": "native"}
@@ -45,6 +46,7 @@ class Settings:
     data: Path | None
     stream: int = 0
     eeprom_writer: bool = False
+    web_page: bool = False
 
     @classmethod
     def parse(cls, options: dict[str, str], project_dir: Path, default_target: str) -> Settings:
@@ -76,7 +78,7 @@ class Settings:
 
         return cls([project_dir / n for n in names], storages, options.get("target", default_target).strip(),
                    storage, count("samples"), path(options.get("sample_images")), flag("golden"),
-                   path(options.get("data")), count("stream"), flag("eeprom_writer"))
+                   path(options.get("data")), count("stream"), flag("eeprom_writer"), flag("web_page"))
 
 
 def _own_sources_digest() -> bytes:
@@ -94,6 +96,10 @@ def inputs_digest(settings: Settings, options: dict[str, str]) -> str:
     for key in sorted(options):
         h.update(f"{key}={options[key]}\0".encode())
     files = list(settings.models) + ([settings.sample_images] if settings.sample_images else [])
+    if settings.web_page:
+        from .paths import web_page
+
+        files.append(web_page())  # not one of nnmodel's .py sources, but embedded all the same
     for path in files:
         try:
             h.update(path.read_bytes())
@@ -113,7 +119,7 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
     marker.unlink(missing_ok=True)  # an interrupted generation must not look complete
 
     from .codegen import compile_model, write_outputs
-    from .codegen.extras import emit_eeprom_writer, emit_golden, emit_samples, emit_stream
+    from .codegen.extras import emit_eeprom_writer, emit_golden, emit_samples, emit_stream, emit_web_page
     from .codegen.image import build_image
     from .datasets import load_idx_pair, load_sample
     from .fileformat import load
@@ -142,6 +148,12 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
         image = build_image(result.layout.payload, result.layout.model_hash)
         files.update({k: v.encode() for k, v in emit_eeprom_writer(models[0], image, result.layout.model_hash).items()})
         log(f"nnmodel: EEPROM writer image of {models[0].name} ({len(image)} B in flash)")
+    if settings.web_page:
+        from .paths import web_page
+
+        page = web_page().read_bytes()
+        files.update({k: v.encode() for k, v in emit_web_page(models[0], result.layout.model_hash, page).items()})
+        log(f"nnmodel: draw-a-digit page ({len(page)} B) and GET /model of {models[0].name} (nnmodel_web_page.c)")
     if settings.samples or settings.golden or settings.stream:
         if settings.sample_images:
             labels = Path(str(settings.sample_images).replace("images-idx3", "labels-idx1"))
@@ -168,7 +180,8 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
     if files:
         write_outputs(out_dir, files, models[0].name)
     # Left from an earlier build with the option on: the writer would no longer match the model.
-    for name in ("nnmodel_eeprom_writer.h", "nnmodel_eeprom_writer.c", "nnmodel_stream.bin"):
+    for name in ("nnmodel_eeprom_writer.h", "nnmodel_eeprom_writer.c", "nnmodel_stream.bin", "nnmodel_web_page.h",
+                 "nnmodel_web_page.c"):
         if name not in files:
             (out_dir / name).unlink(missing_ok=True)
     marker.write_text(digest + "\n")
@@ -242,4 +255,11 @@ def _add_tasks(env, settings: Settings) -> None:
     env.AddCustomTarget(name="nnmodel_verify", dependencies=None, actions=[action(verify)],
                         title="nnmodel verify",
                         description="Generated C on the host vs the numpy reference, image by image",
+                        always_build=True)
+    report_dir = Path(env.subst("$BUILD_DIR")) / "nnmodel_report"
+    report = ["report", model, "--out", str(report_dir)] + (["--data", str(data)] if data else [])
+    env.AddCustomTarget(name="nnmodel_report", dependencies=None, actions=[action(report)],
+                        title="nnmodel report",
+                        description="Plots and a model card of this env's model in $BUILD_DIR/nnmodel_report "
+                                    "(needs matplotlib)",
                         always_build=True)

@@ -10,6 +10,7 @@ import pytest
 from conftest import small_mlp, small_rnn
 
 from nnmodel import rv32, save
+from nnmodel.bench import file_digest
 from nnmodel.cli import main
 
 
@@ -64,6 +65,7 @@ def test_bench_prints_key_value_unit_and_writes_json(rnn_file: Path, tmp_path: P
                                                      "flash_bytes")}
     assert {k for k in keys if k.startswith("rv32")} == (set() if rv32.missing_tools() else rv32_keys)
     results = json.loads(out.read_text())
+    assert results.pop("models") == {"small_rnn": {"file": rnn_file.name, "sha256": file_digest(rnn_file)}}
     assert set(results) == keys and all(r["value"] > 0 for r in results.values())
 
 

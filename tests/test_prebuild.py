@@ -259,6 +259,16 @@ def test_env_without_options_is_untouched(project: Path, pio_env: dict) -> None:
 def test_project_tasks_are_listed(project: Path, pio_env: dict) -> None:
     proc = _pio(project, pio_env, "run", "-e", "app", "--list-targets")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "nnmodel_info" in proc.stdout and "nnmodel_verify" in proc.stdout
+    assert all(t in proc.stdout for t in ("nnmodel_info", "nnmodel_verify", "nnmodel_report"))
     info = _pio(project, pio_env, "run", "-e", "app", "-t", "nnmodel_info")
     assert info.returncode == 0 and "MACs per inference" in info.stdout
+
+
+def test_report_task_writes_the_report_into_the_build_dir(project: Path, pio_env: dict) -> None:
+    proc = _pio(project, pio_env, "run", "-e", "app", "-t", "nnmodel_report")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = project / ".pio/build/app/nnmodel_report"
+    card = (report / "model_card.md").read_text()
+    assert card.startswith("# Model card: small_mlp") and "| C (the generated code" in card
+    assert (report / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(project.glob("src/*.png")), "the report goes to the build dir only"

@@ -192,14 +192,16 @@ def weight_histograms(plot: Plot, model: Model) -> bytes:
         ax = fig.add_axes((c / 3 + 0.05, 1 - (r + 1) / rows + 0.12 / rows, 1 / 3 - 0.08, 0.72 / rows))
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         flat = codes.astype(np.int64).ravel()
-        counts = np.bincount(flat - lo, minlength=hi - lo + 1)
-        ax.bar(np.arange(lo, hi + 1), counts, width=1.0, color="#4878a8")
+        width = max(1, (hi - lo + 1) // 32)  # int8: 8 codes per bar, or a few hundred weights look like noise
+        counts = np.bincount((flat - lo) // width, minlength=(hi - lo + 1) // width)
+        ax.bar(lo + width * np.arange(len(counts)) + (width - 1) / 2, counts, width=width, color="#4878a8",
+               edgecolor="white", linewidth=0.5)
         ax.set_xlim(lo - 1, hi + 1)
         zeros = float((flat == 0).mean())
         saturated = float((np.abs(flat) >= hi).mean())  # symmetric quantization: max|w| maps to ±hi
         ax.set_title(f"{title}\n{flat.size} int{bits} codes, {zeros:.0%} zero, {saturated:.1%} at ±{hi}",
                      fontsize=8)
-        ax.set_xlabel("weight code", fontsize=8)
+        ax.set_xlabel("weight code" + (f" (bars of {width})" if width > 1 else ""), fontsize=8)
         ax.tick_params(labelsize=7)
     return png(fig)
 

@@ -8,7 +8,7 @@ import sys
 from . import __version__
 from .errors import NNModelError
 
-COMMANDS = ("compile", "info", "verify", "eval", "report", "train", "data", "bench", "device-eval")
+COMMANDS = ("compile", "info", "verify", "eval", "report", "train", "data", "bench", "device-eval", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

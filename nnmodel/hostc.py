@@ -67,7 +67,11 @@ class HostBuild:
 
 def run_compiler(cmd: list[str], what: str) -> None:
     """Run a compiler or linker; on failure an NNModelError `what: <its first error line>`."""
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:  # e.g. $CC names a program that does not exist
+        raise NNModelError(f"{what}: cannot run the C compiler {cmd[0]!r} ({exc.strerror or exc}); "
+                           "install gcc or clang, or set $CC") from None
     if proc.returncode != 0:
         first = (proc.stderr.strip().splitlines() or ["?"])[0]
         raise NNModelError(f"{what}: {first}")

@@ -16,6 +16,19 @@ def runtime_dir() -> Path:
     raise NNModelError(f"{PACKAGE_DIR}: the C runtime lib/nnrt is missing; reinstall nnmodel")
 
 
+def web_dir() -> Path:
+    """lib/nnweb, the draw-a-digit endpoints: nnmodel/_nnweb in the wheel, beside the package in a checkout."""
+    for candidate in (PACKAGE_DIR / "_nnweb", PACKAGE_DIR.parent / "lib" / "nnweb"):
+        if (candidate / "include" / "nnweb.h").is_file():
+            return candidate
+    raise NNModelError(f"{PACKAGE_DIR}: the C library lib/nnweb is missing; reinstall nnmodel")
+
+
+def web_page() -> Path:
+    """The draw-a-digit page: one source, served by `nnmodel demo` and embedded in the ESP32-C3 firmware."""
+    return PACKAGE_DIR / "demo" / "page.html"
+
+
 def host_driver() -> Path:
     return PACKAGE_DIR / "host" / "driver.c"
 

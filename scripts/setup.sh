@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES="gcc python3-venv"
 if [ "${1:-test}" = test ]; then
   APT_PACKAGES="$APT_PACKAGES gcc-avr avr-libc binutils-avr simavr libsimavr-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
+  # the draw-a-digit browser test (tests/test_demo_browser.py): headless Chromium, its driver, a font
+  APT_PACKAGES="$APT_PACKAGES chromium chromium-driver fonts-liberation"
 fi
-PY_PACKAGES="platformio==6.2.0 scons==4.11.1 pytest==9.0.3 hypothesis==6.155.2 pyserial==3.5 matplotlib==3.10.7"
+PY_PACKAGES="platformio==6.2.0 scons==4.11.1 pytest==9.0.3 hypothesis==6.155.2 pyserial==3.5 matplotlib==3.10.7 selenium==4.51.0"
 
 missing=""
 for pkg in $APT_PACKAGES; do
@@ -30,7 +32,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import nnmodel, numpy, pytest, platformio, matplotlib" 2>/dev/null \
+if ! .venv/bin/python -c "import nnmodel, numpy, pytest, platformio, matplotlib, selenium" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.nnmodel-installed ]; then
   echo "[setup] installing nnmodel and pinned tools into .venv"
   .venv/bin/pip install -q --disable-pip-version-check $PY_PACKAGES

@@ -1,7 +1,8 @@
 """Generated companions of the model code: sample digits, golden vectors and the input stream for C
-tests, and the EEPROM writer's image."""
+tests, the EEPROM writer's image, and the draw-a-digit web page."""
 from __future__ import annotations
 
+import json
 import struct
 
 import numpy as np
@@ -242,3 +243,66 @@ uint16_t nnmodel_eeprom_write(void)
 }}
 """
     return {"nnmodel_eeprom_writer.h": header, "nnmodel_eeprom_writer.c": source}
+
+
+def web_info(model: Model, model_hash: int) -> str:
+    """GET /model of the draw-a-digit demo (lib/nnweb): what the page needs to draw its scores.
+
+    The logit scales are here because the C side has no float: it returns integer logits, and the
+    page turns them into softmax percentages with these (one per class, real logit = scale * int).
+    """
+    last = model.layers[-1]
+    scales = np.broadcast_to(np.asarray(last.acc_scale, np.float64), (model.n_classes,))
+    info = {
+        "model": model.name,
+        "hash": f"0x{model_hash:08x}",
+        "input": {"rows": model.input.rows, "cols": model.input.cols},
+        "labels": list(model.labels),
+        "logit_scale": [float(s) for s in scales],
+        "macs": model.macs(),
+        "predict": {"method": "POST", "path": "/predict", "content_type": "text/plain",
+                    "body": f"{2 * model.input.size} hex digits: the {model.input.rows}x{model.input.cols} "
+                            "uint8 pixels row by row (0 background, 255 ink)"},
+    }
+    return json.dumps(info, separators=(",", ":"), ensure_ascii=True)
+
+
+def _c_string(text: str) -> str:
+    """A C string literal of printable ASCII (`?` escaped: no trigraphs under -std=c99)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("?", "\\?") + '"'
+
+
+def emit_web_page(model: Model, model_hash: int, page: bytes) -> dict[str, str]:
+    """nnmodel_web_page.h/.c: the draw-a-digit page (nnmodel/demo/page.html) as a byte array and
+    the model's description for GET /model, served by lib/nnweb on the ESP32-C3 and the host."""
+    what = f"draw-a-digit page ({len(page)} B) and GET /model of {model.name}"
+    info = web_info(model, model_hash)
+    header = f"""{_banner(what)}#ifndef NNMODEL_WEB_PAGE_H
+#define NNMODEL_WEB_PAGE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
+#define NNMODEL_WEB_PAGE_BYTES {len(page)}u
+
+extern const uint8_t nnmodel_web_page[NNMODEL_WEB_PAGE_BYTES]; /* text/html, UTF-8 */
+extern const char nnmodel_web_info[];                          /* application/json */
+
+#ifdef __cplusplus
+}}
+#endif
+
+#endif /* NNMODEL_WEB_PAGE_H */
+"""
+    source = f"""{_banner(what)}#include "nnmodel_web_page.h"
+
+const uint8_t nnmodel_web_page[NNMODEL_WEB_PAGE_BYTES] = {{
+{_bytes_table(page)}
+}};
+
+const char nnmodel_web_info[] = {_c_string(info)};
+"""
+    return {"nnmodel_web_page.h": header, "nnmodel_web_page.c": source}

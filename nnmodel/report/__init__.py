@@ -55,10 +55,11 @@ def build_report(model: Model, model_path: Path, digits: Digits, bench: BenchFig
 
     files: dict[str, bytes] = {}
     title = f"{model.name}: {ref.accuracy:.2%} on {digits.short}"
-    for plot in plots.plot_list(model):
+    pictures = plots.plot_list(model)
+    for plot in pictures:
         files[plot.file] = _draw(plot, model, digits, ref, title)
     card = model_card(CardInputs(model, model_path, digits.source, ref, c, agree, static_footprints(model),
-                                 bench, plots.plot_list(model), command))
+                                 bench, pictures, command))
     files[CARD] = card.encode()
     return files
 

@@ -83,10 +83,16 @@ def build(model: Model, workdir: Path, *, storage: str = "ram", opt: str = "-O2"
     the host driver, or the C sources in `program` (the HostBuild's run methods need the driver)."""
     gen = Path(workdir) / "gen"
     compile_model(model, target="native", storage=storage, out_dir=gen, source=source)
-    rt = runtime_dir()
     exe = Path(workdir) / ("driver.exe" if os.name == "nt" else "driver")
-    cmd = [find_cc(), *WARNINGS, opt, *(extra_flags or []), "-I", str(gen), "-I", str(rt / "include"),
-           str(gen / f"{model.name}.c"), *map(str, sorted((rt / "src").glob("*.c"))),
-           *map(str, program or [host_driver()]), "-o", str(exe)]
-    run_compiler(cmd, f"{model.name}: the host C compiler failed")
+    link_with_runtime(model, gen, exe, [opt, *(extra_flags or [])], program or [host_driver()])
     return HostBuild(exe, model.n_classes, model.input.size)
+
+
+def link_with_runtime(model: Model, gen: Path, out: Path, flags: list[str], sources: list[Path],
+                      include_dirs: tuple[Path, ...] = (), what: str = "the host C compiler failed") -> None:
+    """Compile the generated model in `gen` with lib/nnrt and `sources` into `out` (-Werror, C99)."""
+    rt = runtime_dir()
+    includes = [arg for d in (gen, rt / "include", *include_dirs) for arg in ("-I", str(d))]
+    cmd = [find_cc(), *WARNINGS, *flags, *includes, str(gen / f"{model.name}.c"),
+           *map(str, sorted((rt / "src").glob("*.c"))), *map(str, sources), "-o", str(out)]
+    run_compiler(cmd, f"{model.name}: {what}")

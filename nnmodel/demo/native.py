@@ -16,9 +16,9 @@ from pathlib import Path
 from ..codegen import compile_model, write_outputs
 from ..codegen.extras import emit_web_page
 from ..errors import NNModelError
-from ..hostc import WARNINGS, find_cc, run_compiler
+from ..hostc import link_with_runtime
 from ..model import Model
-from ..paths import PACKAGE_DIR, runtime_dir, web_dir, web_page
+from ..paths import PACKAGE_DIR, web_dir, web_page
 
 BODY_MAX = 4096  # NNWEB_BODY_MAX: the most a server reads of a POST body
 
@@ -62,14 +62,12 @@ def build_library(model: Model, workdir: Path, *, source: str = "") -> Path:
     result = compile_model(model, target="native", storage="ram", out_dir=gen, source=source)
     page = emit_web_page(model, result.layout.model_hash, web_page().read_bytes())
     write_outputs(gen, {name: text.encode() for name, text in page.items()}, model.name)
-    rt, web = runtime_dir(), web_dir()
+    web = web_dir()
     lib = Path(workdir) / _library_name()
     pic = [] if os.name == "nt" else ["-fPIC"]  # (every Windows DLL is position independent)
-    cmd = [find_cc(), *WARNINGS, "-O2", "-shared", *pic, "-I", str(gen), "-I", str(rt / "include"),
-           "-I", str(web / "include"), str(gen / f"{model.name}.c"), str(gen / "nnmodel_web_page.c"),
-           *map(str, sorted((rt / "src").glob("*.c"))), *map(str, sorted((web / "src").glob("*.c"))),
-           str(PACKAGE_DIR / "host" / "web_demo.c"), "-o", str(lib)]
-    run_compiler(cmd, f"{model.name}: the host C compiler failed on the demo library")
+    sources = [gen / "nnmodel_web_page.c", *sorted((web / "src").glob("*.c")), PACKAGE_DIR / "host" / "web_demo.c"]
+    link_with_runtime(model, gen, lib, ["-O2", "-shared", *pic], sources, (web / "include",),
+                      "the host C compiler failed on the demo library")
     return lib
 
 

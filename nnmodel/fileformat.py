@@ -6,6 +6,9 @@ All integers little-endian. The JSON header holds the architecture, scales, labe
 a table of tensors (dtype, shape, offset, nbytes) whose bytes follow it; the CRC-32 covers every
 byte before it. Version 2 adds conv2d/maxpool2d layers and int4 weights; a model without them is
 written as version 1, byte for byte as before.
+
+This module owns the container and the checks across layers; each layer's JSON and tensors are
+its kind's (nnmodel/ops: Op.to_json, Op.tensors, Op.read).
 """
 from __future__ import annotations
 
@@ -19,89 +22,25 @@ from typing import Any
 
 import numpy as np
 
+from . import ops
 from .errors import NNModelError
 from .fsutil import write_atomic
-from .model import ACTIVATION_RANGES, RNN, Activation, Conv2D, Dense, InputSpec, Layer, MaxPool2D, Model
-from .quant import MULT_MAX, SHIFT_MAX, WEIGHT_BITS, prove_no_overflow, weight_range
+from .model import InputSpec, Model
+from .proof import prove_no_overflow
 
 MAGIC = b"NNMODEL\0"
 FORMAT_VERSION = 2  # newest version read and written; models without v2 features are written as v1
 SUFFIX = ".nnm"
 MAX_FILE_BYTES = 256 << 20  # refuse before reading: no model for a microcontroller comes close
 MAX_HEADER_BYTES = 1 << 20
-MAX_DIM = 65535  # layer sizes travel as uint16 in the C runtime
 MAX_LAYERS = 32
-MAX_KERNEL = 7
-CONV_ACTIVATIONS = ("relu", "linear", "hardtanh")  # monotone: the runtime pools before requantizing
-DTYPES = {"float32": np.float32, "float64": np.float64, "int8": np.int8, "int32": np.int32}
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}\Z")
-
-# field -> dtype, and shape as a function of the layer's (in, out, n_scale)
-_SCALE_N = "n"  # placeholder for the per-tensor (1) or per-channel (out) length
-_DENSE_FIELDS = {
-    "w": ("float32", ("out", "in")),
-    "b": ("float32", ("out",)),
-    "w_q": ("int8", ("out", "in")),
-    "b_q": ("int32", ("out",)),
-    "acc_scale": ("float64", (_SCALE_N,)),
-}
-_RNN_FIELDS = {
-    "w_ih": ("float32", ("out", "in")),
-    "w_hh": ("float32", ("out", "out")),
-    "b": ("float32", ("out",)),
-    "w_ih_q": ("int8", ("out", "in")),
-    "w_hh_q": ("int8", ("out", "out")),
-    "b_q": ("int32", ("out",)),
-    "acc_scale": ("float64", (_SCALE_N,)),
-}
-_CONV_FIELDS = {
-    "w": ("float32", ("out", "k", "k", "cin")),
-    "b": ("float32", ("out",)),
-    "w_q": ("int8", ("out", "k", "k", "cin")),
-    "b_q": ("int32", ("out",)),
-    "acc_scale": ("float64", (_SCALE_N,)),
-}
-_REQUANT_FIELDS = {"mult": ("int32", (_SCALE_N,)), "shift": ("int32", (_SCALE_N,))}
 
 
 # ----------------------------------------------------------------------------------------- save
 def format_version(model: Model) -> int:
     """2 when the model uses a version-2 feature (conv2d, maxpool2d, int4 weights), else 1."""
-    v2 = any(isinstance(layer, (Conv2D, MaxPool2D)) or getattr(layer, "weight_bits", 8) != 8
-             for layer in model.layers)
-    return 2 if v2 else 1
-
-
-def _layer_tensors(layer: Layer) -> dict[str, np.ndarray]:
-    if isinstance(layer, MaxPool2D):
-        return {}
-    fields = _RNN_FIELDS if isinstance(layer, RNN) else _CONV_FIELDS if isinstance(layer, Conv2D) else _DENSE_FIELDS
-    out = {name: getattr(layer, name) for name in fields}
-    if layer.activation.kind != "none":
-        out["mult"], out["shift"] = layer.mult, layer.shift
-    if layer.activation.kind == "lut":
-        out["lut"] = layer.activation.lut
-    return out
-
-
-def _layer_json(layer: Layer) -> dict[str, Any]:
-    if isinstance(layer, MaxPool2D):
-        return {"type": layer.kind, "name": layer.name, "in_shape": list(layer.in_shape), "size": layer.size}
-    act: dict[str, Any] = {"kind": layer.activation.kind}
-    if layer.activation.kind == "lut":
-        act["lut_in_scale"] = layer.activation.lut_in_scale
-        act["function"] = layer.activation.function
-    doc: dict[str, Any] = {"type": layer.kind, "name": layer.name, "activation": act,
-                           "in_scale": layer.in_scale, "out_scale": layer.out_scale}
-    if isinstance(layer, Conv2D):
-        doc.update(in_shape=list(layer.in_shape), out_channels=layer.out_channels, kernel=layer.kernel,
-                   weight_bits=layer.weight_bits)
-        return doc
-    doc["in_features"] = layer.in_features
-    doc["units" if isinstance(layer, RNN) else "out_features"] = layer.outputs
-    if isinstance(layer, Dense) and layer.weight_bits != 8:  # absent means 8: v1 files stay as they were
-        doc["weight_bits"] = layer.weight_bits
-    return doc
+    return max(ops.op_of(layer).format_version(layer) for layer in model.layers)
 
 
 def to_bytes(model: Model) -> bytes:
@@ -110,8 +49,8 @@ def to_bytes(model: Model) -> bytes:
     blobs: list[bytes] = []
     offset = 0
     for i, layer in enumerate(model.layers):
-        for field, arr in _layer_tensors(layer).items():
-            dtype = np.dtype(_dtype_of(field))
+        for field, dtype_name, arr in ops.op_of(layer).tensors(layer):
+            dtype = np.dtype(dtype_name)
             data = np.ascontiguousarray(arr, dtype=dtype.newbyteorder("<")).tobytes()
             tensors[f"layers.{i}.{field}"] = {"dtype": dtype.name, "shape": list(np.shape(arr)),
                                               "offset": offset, "nbytes": len(data)}
@@ -123,21 +62,13 @@ def to_bytes(model: Model) -> bytes:
         "input": {"rows": model.input.rows, "cols": model.input.cols, "dtype": "uint8",
                   "scale": model.input.scale, "feed": "rows"},
         "labels": list(model.labels),
-        "layers": [_layer_json(layer) for layer in model.layers],
+        "layers": [ops.op_of(layer).to_json(layer) for layer in model.layers],
         "provenance": model.provenance,
         "tensors": tensors,
     }
     text = json.dumps(header, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
     body = MAGIC + struct.pack("<II", format_version(model), len(text)) + text + b"".join(blobs)
     return body + struct.pack("<I", zlib.crc32(body))
-
-
-def _dtype_of(field: str) -> str:
-    for table in (_DENSE_FIELDS, _RNN_FIELDS, _CONV_FIELDS, _REQUANT_FIELDS):
-        if field in table:
-            return table[field][0]
-    assert field == "lut"
-    return "int8"
 
 
 def save(model: Model, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -266,126 +197,29 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     return obj
 
 
-def _activation(r: _Reader, doc: dict, i: int, last: bool) -> Activation:
-    field = f"layers[{i}].activation"
-    act = r.get(doc, "activation", dict, field)
-    kind = r.get(act, "kind", str, f"{field}.kind")
-    if kind not in ACTIVATION_RANGES:
-        raise r.fail(f"{field}.kind", f"unknown activation {kind!r}; known: {', '.join(ACTIVATION_RANGES)}")
-    if (kind == "none") != last:
-        raise r.fail(f"{field}.kind", "only the last layer (the logits) has activation 'none'")
-    if kind != "lut":
-        return Activation(kind)
-    lut = r.tensor(f"layers.{i}.lut", "int8", (256,))
-    return Activation(kind, lut, r.positive(act, "lut_in_scale", f"{field}.lut_in_scale"),
-                      r.get(act, "function", str, f"{field}.function"))
-
-
-def _shape(r: _Reader, doc: dict, i: int, expected: tuple[int, int, int]) -> tuple[int, int, int]:
-    """A conv/pool layer's in_shape [h, w, c]: must be what the previous layer (or the image) gives."""
-    field = f"layers[{i}].in_shape"
-    value = r.get(doc, "in_shape", list, field)
-    if len(value) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_DIM
-                                  for v in value):
-        raise r.fail(field, f"{value} is not [h, w, channels] with each in 1..{MAX_DIM}")
-    shape = (value[0], value[1], value[2])
-    if shape != expected:
-        raise r.fail(field, f"{list(shape)}, but the previous layer gives {list(expected)}")
-    return shape
-
-
-def _weight_bits(r: _Reader, doc: dict, i: int, required: bool) -> int:
-    field = f"layers[{i}].weight_bits"
-    if not required and "weight_bits" not in doc:
-        return 8
-    bits = r.get(doc, "weight_bits", int, field)
-    if bits not in WEIGHT_BITS:
-        raise r.fail(field, f"{bits}; supported: {', '.join(map(str, WEIGHT_BITS))}")
-    return bits
-
-
-def _pool(r: _Reader, doc: dict, i: int, in_shape: tuple[int, int, int]) -> MaxPool2D:
-    field = f"layers[{i}]"
-    shape = _shape(r, doc, i, in_shape)
-    size = r.int_in(doc, "size", 1, MAX_DIM, f"{field}.size")
-    if size > min(shape[0], shape[1]):
-        raise r.fail(f"{field}.size", f"{size} is larger than the {shape[0]}x{shape[1]} input: the output would be empty")
-    return MaxPool2D(shape, size, r.get(doc, "name", str, f"{field}.name"))
-
-
-def _layer(r: _Reader, doc: Any, i: int, prev: Layer | None, spec: InputSpec, last: bool) -> Layer:
-    field = f"layers[{i}]"
-    kind = r.get(doc, "type", str, f"{field}.type")
-    if kind not in ("dense", "rnn", "conv2d", "maxpool2d"):
-        raise r.fail(f"{field}.type", f"unknown layer type {kind!r}; this nnmodel knows dense, rnn, conv2d, maxpool2d")
-    if kind in ("conv2d", "maxpool2d"):
-        if prev is not None and not isinstance(prev, (Conv2D, MaxPool2D)):
-            raise r.fail(f"{field}.type", f"{kind} layers must come first (they consume the image)")
-        if last:
+def _layers(r: _Reader, docs: list, spec: InputSpec) -> list[Any]:
+    """Each layer by its kind's Op, fed the shape the previous layer gives in the form it reads."""
+    layers: list[Any] = []
+    form, shape = "", ()
+    for i, doc in enumerate(docs):
+        field = f"layers[{i}]"
+        kind = r.get(doc, "type", str, f"{field}.type")
+        op = ops.get(kind)
+        if op is None:
+            raise r.fail(f"{field}.type", f"unknown layer type {kind!r}; this nnmodel knows {', '.join(ops.kinds())}")
+        last = i == len(docs) - 1
+        if layers:
+            in_shape = ops.adapt_shape(shape, form, op.in_form)
+            if in_shape is None:
+                raise r.fail(f"{field}.type", op.placement)
+        else:
+            in_shape = ops.input_shape(spec.rows, spec.cols, op.in_form)
+        if last and op.out_form != ops.VECTOR:
             raise r.fail(f"{field}.type", f"a {kind} layer cannot be the last layer: the logits come from a dense layer")
-        in_shape = prev.out_shape if prev is not None else (spec.rows, spec.cols, 1)
-        if kind == "maxpool2d":
-            return _pool(r, doc, i, in_shape)
-        in_shape = _shape(r, doc, i, in_shape)
-        k = r.int_in(doc, "kernel", 1, MAX_KERNEL, f"{field}.kernel")
-        if k > min(in_shape[0], in_shape[1]):
-            raise r.fail(f"{field}.kernel", f"{k} is larger than the {in_shape[0]}x{in_shape[1]} input")
-        out = r.int_in(doc, "out_channels", 1, MAX_DIM, f"{field}.out_channels")
-        dims = {"out": out, "k": k, "cin": in_shape[2]}
-        bits = _weight_bits(r, doc, i, True)
-    else:
-        if kind == "rnn" and prev is not None and not isinstance(prev, RNN):
-            raise r.fail(f"{field}.type", "RNN layers must come first (they consume the input rows)")
-        in_features = prev.outputs if prev is not None else spec.cols if kind == "rnn" else spec.size
-        got_in = r.int_in(doc, "in_features", 1, MAX_DIM, f"{field}.in_features")
-        if got_in != in_features:
-            raise r.fail(f"{field}.in_features", f"{got_in}, but the previous layer gives {in_features}")
-        out = r.int_in(doc, "units" if kind == "rnn" else "out_features", 1, MAX_DIM, field)
-        dims = {"in": in_features, "out": out}
-        bits = _weight_bits(r, doc, i, False) if kind == "dense" else 8
-    if kind == "conv2d":
-        act_kind = r.get(r.get(doc, "activation", dict, f"{field}.activation"), "kind", str, f"{field}.activation.kind")
-        if act_kind not in CONV_ACTIVATIONS:
-            raise r.fail(f"{field}.activation.kind", f"{act_kind}; a conv2d layer takes {', '.join(CONV_ACTIVATIONS)} "
-                         "(the runtime max-pools before requantizing, exact only for these)")
-    act = _activation(r, doc, i, last)
-    where_scale = f"tensors[layers.{i}.acc_scale]"
-    scale_spec = r.get(r.get(r.header, "tensors", dict, "tensors"), f"layers.{i}.acc_scale", dict, where_scale)
-    scale_shape = r.get(scale_spec, "shape", list, f"{where_scale}.shape")
-    if scale_shape not in ([1], [out]) or type(scale_shape[0]) is not int:  # [True] and [1.0] equal [1]
-        raise r.fail(where_scale, f"shape {scale_shape}, expected [1] or [{out}]")
-    dims[_SCALE_N] = scale_shape[0]
-    fields = dict(_RNN_FIELDS if kind == "rnn" else _CONV_FIELDS if kind == "conv2d" else _DENSE_FIELDS)
-    if act.kind != "none":
-        fields.update(_REQUANT_FIELDS)
-    t = {name: r.tensor(f"layers.{i}.{name}", dtype, tuple(dims[d] for d in shape))
-         for name, (dtype, shape) in fields.items()}
-    if not np.all(t["acc_scale"] > 0):
-        raise r.fail(f"tensors[layers.{i}.acc_scale]", "scales must be positive")
-    if bits != 8:
-        lo, hi = weight_range(bits)
-        if t["w_q"].size and (t["w_q"].min() < lo or t["w_q"].max() > hi):
-            raise r.fail(f"tensors[layers.{i}.w_q]", f"values must be in {lo}..{hi} for weight_bits {bits}")
-    if act.kind != "none":
-        if t["mult"].min() < 1 or t["mult"].max() > MULT_MAX:
-            raise r.fail(f"tensors[layers.{i}.mult]", f"values must be in 1..{MULT_MAX}; re-export the model")
-        if t["shift"].min() < 0 or t["shift"].max() > SHIFT_MAX:
-            raise r.fail(f"tensors[layers.{i}.shift]", f"values must be in 0..{SHIFT_MAX}; re-export the model")
-        out_scale = r.positive(doc, "out_scale", f"{field}.out_scale")
-    else:
-        out_scale = r.number(doc, "out_scale", f"{field}.out_scale")
-        empty = np.zeros(0, np.int32)
-        t["mult"], t["shift"] = empty, empty
-    in_scale = r.positive(doc, "in_scale", f"{field}.in_scale")
-    name = r.get(doc, "name", str, f"{field}.name")
-    if kind == "rnn":
-        return RNN(dims["in"], out, act, t["w_ih"], t["w_hh"], t["b"], t["w_ih_q"], t["w_hh_q"],
-                   t["b_q"], in_scale, t["acc_scale"], out_scale, t["mult"], t["shift"], name)
-    if kind == "conv2d":
-        return Conv2D(in_shape, out, dims["k"], act, t["w"], t["b"], t["w_q"], t["b_q"], in_scale,
-                      t["acc_scale"], out_scale, t["mult"], t["shift"], name, bits)
-    return Dense(dims["in"], out, act, t["w"], t["b"], t["w_q"], t["b_q"], in_scale,
-                 t["acc_scale"], out_scale, t["mult"], t["shift"], name, bits)
+        layer = op.read(r, doc, i, in_shape, last)
+        layers.append(layer)
+        form, shape = op.out_form, op.out_shape(layer, in_shape)
+    return layers
 
 
 def from_bytes(raw: bytes, where: str = "<model>") -> Model:
@@ -402,9 +236,7 @@ def from_bytes(raw: bytes, where: str = "<model>") -> Model:
     docs = r.get(header, "layers", list, "layers")
     if not 1 <= len(docs) <= MAX_LAYERS:
         raise r.fail("layers", f"{len(docs)} layers; expected 1..{MAX_LAYERS}")
-    layers: list[Layer] = []
-    for i, doc in enumerate(docs):
-        layers.append(_layer(r, doc, i, layers[-1] if layers else None, spec, i == len(docs) - 1))
+    layers = _layers(r, docs, spec)
     labels = r.get(header, "labels", list, "labels")
     # They become C string literals: printable ASCII only, and no "??" (a C trigraph under -std=c99)
     if len(labels) != layers[-1].outputs or not all(isinstance(x, str) and 0 < len(x) <= 32 and x.isascii()

@@ -1,14 +1,11 @@
-"""Integer arithmetic of the runtime, written once: requantization, activations, overflow proof.
+"""Integer arithmetic of the runtime, written once: requantization, multipliers, weight grids.
 
-docs/quantization.md is the prose version of this module; lib/nnrt implements the same in C.
+docs/quantization.md is the prose version of this module; lib/nnrt implements the same in C. The
+activations are nnmodel.ops.activation, the overflow proof nnmodel.proof.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-
-from .model import RNN, Activation, Conv2D, Layer, MaxPool2D, Model, WeightLayer
 
 ACC_MAX = 2**31 - 1  # int32 accumulator
 MULT_MAX = 32767  # multiplier M is stored in two bytes and kept positive
@@ -30,16 +27,6 @@ def rounding_term(shift: np.ndarray) -> np.ndarray:
     """2^(S-1) for S > 0, else 0."""
     s = shift.astype(np.int64)
     return np.where(s > 0, np.left_shift(np.int64(1), np.maximum(s - 1, 0)), 0)
-
-
-def activate(pre: np.ndarray, act: Activation) -> np.ndarray:
-    """Clamp the requantized value to the activation's range; a LUT activation then indexes its table."""
-    lo, hi = act.clamp
-    y = np.clip(pre, lo, hi)
-    if act.kind == "lut":
-        assert act.lut is not None
-        y = act.lut.astype(np.int64)[y + 128]
-    return y.astype(np.int64)
 
 
 def choose_multiplier(real: float, acc_bound: int) -> tuple[int, int]:
@@ -92,64 +79,3 @@ def coarse_bias(b_q: np.ndarray, bits: int = 8) -> np.ndarray:
         if c.size == 0 or (c.min() >= lo and c.max() <= hi):
             return (c << k).astype(np.int32)
     raise ValueError("bias too large to encode")
-
-
-def _abs_row_sums(w: np.ndarray) -> np.ndarray:
-    return np.abs(w.astype(np.int64)).reshape(len(w), -1).sum(axis=1)
-
-
-def accumulator_bounds(layer: WeightLayer, in_max: int) -> np.ndarray:
-    """Per output: the largest |partial sum| reachable in any summation order, for inputs |x| <= in_max.
-
-    |b + any subset of terms| <= |b| + sum |w||x|, so one bound covers streaming, unrolled and
-    reordered accumulation alike.
-    """
-    bound = np.abs(layer.b_q.astype(np.int64))
-    if isinstance(layer, RNN):
-        h_max = layer.activation.out_max_abs
-        return bound + _abs_row_sums(layer.w_ih_q) * in_max + _abs_row_sums(layer.w_hh_q) * h_max
-    return bound + _abs_row_sums(layer.w_q) * in_max
-
-
-@dataclass
-class LayerProof:
-    index: int
-    in_max: int  # bound on |input| of this layer
-    acc_bound: int  # bound on |accumulator| over all outputs
-    product_bound: int  # bound on |acc * M + 2^(S-1)|, 0 for the logits layer
-
-    @property
-    def headroom_bits(self) -> float:
-        """Unused int32 range of the accumulator (the product is kept near 2^31 on purpose: a larger M is more precise)."""
-        return float(np.log2((ACC_MAX + 1) / max(self.acc_bound, 1)))
-
-
-def prove_no_overflow(model: Model) -> list[LayerProof]:
-    """Bound every accumulator and product from the actual integer weights; refuse any possible overflow.
-
-    Raises ValueError naming the layer field; load() and compile turn it into an NNModelError.
-    """
-    proofs: list[LayerProof] = []
-    in_max = INPUT_MAX
-    for i, layer in enumerate(model.layers):
-        if isinstance(layer, MaxPool2D):  # a max of values passes their bound on
-            proofs.append(LayerProof(i, in_max, 0, 0))
-            continue
-        acc = accumulator_bounds(layer, in_max)
-        worst = int(acc.max()) if acc.size else 0
-        if worst > ACC_MAX:
-            raise ValueError(
-                f"layers[{i}]: accumulator can reach {worst} > int32 max {ACC_MAX}; retrain with smaller weights"
-            )
-        product = 0
-        if layer.activation.kind != "none":
-            a = acc if layer.mult.size > 1 else np.array([worst], np.int64)
-            product = int((a * layer.mult.astype(np.int64) + rounding_term(layer.shift)).max())
-            if product > ACC_MAX:
-                raise ValueError(
-                    f"layers[{i}].mult: acc*M+2^(S-1) can reach {product} > {ACC_MAX}; re-export the model"
-                )
-        proofs.append(LayerProof(i, in_max, worst, product))
-        if layer.activation.kind != "none":
-            in_max = layer.activation.out_max_abs
-    return proofs

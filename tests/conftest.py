@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers: randmodels, literal_reference
 
-from nnmodel.export import FloatLayer, quantize_model  # noqa: E402
+from nnmodel.quantize import FloatLayer, quantize_model  # noqa: E402
 from nnmodel.model import Model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -55,17 +55,28 @@ def _pool(layer: MaxPool2D, fmap: list) -> list:
              for j in range(ow)] for i in range(oh)]
 
 
+def _leading(model: Model, types: tuple) -> list:
+    """The model's first layers that are of `types`."""
+    out = []
+    for layer in model.layers:
+        if not isinstance(layer, types):
+            break
+        out.append(layer)
+    return out
+
+
 def run_one(model: Model, image) -> list[int]:
     rows = [[int(p) for p in row] for row in image]
-    if model.conv_front:
+    conv_front = _leading(model, (Conv2D, MaxPool2D))
+    if conv_front:
         fmap = [[[p] for p in row] for row in rows]  # h × w × 1
-        for layer in model.conv_front:
+        for layer in conv_front:
             fmap = _conv(layer, fmap) if isinstance(layer, Conv2D) else _pool(layer, fmap)
         vec = [v for row in fmap for px in row for v in px]  # flattened HWC
-        for layer in model.layers[len(model.conv_front):]:
+        for layer in model.layers[len(conv_front):]:
             vec = [_unit(layer, j, [(list(layer.w_q[j]), vec)]) for j in range(layer.out_features)]
         return vec
-    front = model.rnn_front
+    front = _leading(model, (RNN,))
     if front:
         hs = [[0] * layer.units for layer in front]
         for row in rows:

@@ -77,7 +77,7 @@ def test_random_models_clean_under_sanitizers(tmp_path: Path) -> None:
 
 def test_random_conv_models_cover_every_code_path() -> None:
     """The equivalence test above means something only if it reaches every strategy and buffer type."""
-    from nnmodel.codegen.convplan import plan_conv
+    from nnmodel.plan import plan_conv
     seen = set()
     for seed in range(5000, 5000 + N_RANDOM_CONV):
         model = random_conv_model(np.random.default_rng(seed))
@@ -112,8 +112,8 @@ def test_target_cnn_plan_and_ram() -> None:
     """conv1 reads only input rows/cols 0..23 (window ring of 3 previous rows), conv2 only 9x9 outputs
     (running: ring of 3 rows + 3x6 int16 maxima), int16 logits when proven; the RAM total counts every
     buffer."""
-    from nnmodel.codegen.convplan import plan_conv
-    from nnmodel.codegen.emit_c import acc16, plan_buffers
+    from nnmodel.plan import plan_conv
+    from nnmodel.plan import acc16, plan_buffers
     model = small_cnn()
     s0, s1 = plan_conv(model)
     assert (s0.need_in, s0.need_out, s0.strategy, s0.ring_rows, s0.row_bytes) == ((24, 24), (11, 11), "window", 3, 24)

@@ -13,7 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CALLS = {"NNModelError", "fail", "ProtocolError"}
 # ValueErrors users read: wrapped by check_model()/export, or inside "header: invalid JSON (...)"
-VALUE_ERROR_FILES = {"nnmodel/quant.py", "nnmodel/fileformat.py"}
+VALUE_ERROR_FILES = {"nnmodel/quant.py", "nnmodel/proof.py", "nnmodel/fileformat.py"}
 MIN_FRAGMENT = 8  # shorter fixed text (": ", ".kind") says nothing on its own
 
 

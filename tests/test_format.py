@@ -146,7 +146,7 @@ def test_v1_models_are_written_as_before(tmp_path: Path) -> None:
     for path in sorted((Path(__file__).resolve().parents[1] / "models").glob("*.nnm")):
         raw = path.read_bytes()
         model = fileformat.from_bytes(raw, str(path))
-        assert struct.unpack_from("<I", raw, 8)[0] == (2 if model.conv_front else 1), path.name
+        assert struct.unpack_from("<I", raw, 8)[0] == fileformat.format_version(model), path.name
         assert fileformat.to_bytes(model) == raw
 
 

@@ -7,6 +7,7 @@ from literal_reference import run_one
 from randmodels import random_conv_model, random_images, random_model, small_cnn
 
 from nnmodel import reference
+from nnmodel.ops import MAP
 from nnmodel.quant import choose_multiplier, requantize
 
 
@@ -44,8 +45,9 @@ def test_random_conv_models_vary_without_saturating() -> None:
         model = random_conv_model(rng)
         trace: list = []
         reference.run(model, random_images(rng, model, 8), trace=trace)
-        seen |= {layer.activation.kind for layer in model.conv_front if hasattr(layer, "activation")}
-        for values in trace[:len(model.conv_front)]:
+        front = model.leading(MAP)
+        seen |= {layer.activation.kind for layer in front if hasattr(layer, "activation")}
+        for values in trace[:len(front)]:
             interior += int(np.sum((values > -127) & (values < 127) & (values != 0)))
             total += values.size
     assert seen == {"relu", "hardtanh", "linear"}

@@ -9,16 +9,11 @@ from ..errors import NNModelError
 from ..fileformat import check_model
 from ..fsutil import stage
 from ..model import Model
+from ..plan import plan_buffers, stack_bytes
 from ..targets import TARGETS, Target
-from .emit_c import BANNER_PREFIX, emit, plan_buffers
+from .emit_c import BANNER_PREFIX, emit
 from .image import HEADER_BYTES, MAX_PAYLOAD, build_image, intel_hex
 from .layout import Layout, lay_out
-
-
-# Stack the conv kernels need beyond what a target's stack_reserve covers (that reserve was sized
-# for the dense/RNN kernels): the ATtiny85 firmware peaks at 86 B of stack with the shipped RNN and
-# at 137 B with the CNN (simavr high-water mark, portable kernels of nnrt_conv.h, avr-gcc -Os).
-CONV_STACK_BYTES = 48
 
 
 @dataclass
@@ -42,7 +37,7 @@ def footprint(model: Model, layout: Layout, storage: str) -> Footprint:
         flash=0 if storage == "eeprom" else payload,  # RAM weights are copied from flash at boot
         sram=buffers + (payload if storage == "ram" else 0),
         eeprom=payload + HEADER_BYTES if storage == "eeprom" else 0,
-        stack=CONV_STACK_BYTES if model.conv_front else 0,
+        stack=stack_bytes(model),
     )
 
 

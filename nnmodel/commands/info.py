@@ -3,18 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-from .. import load
+from .. import load, ops
 from ..codegen import footprint
-from ..codegen.convplan import computed_macs, describe_stage, plan_conv
-from ..codegen.emit_c import plan_buffers
 from ..codegen.image import HEADER_BYTES, MAX_PAYLOAD
 from ..codegen.layout import lay_out
-from ..model import RNN, Conv2D, MaxPool2D, Model
-
-
-def _shape(shape: tuple[int, int, int]) -> str:
-    return "x".join(map(str, shape))
-from ..quant import prove_no_overflow
+from ..model import Model
+from ..plan import computed_macs, describe_stage, plan_buffers, plan_conv
+from ..proof import prove_no_overflow
 
 
 def describe(model: Model) -> list[str]:
@@ -22,19 +17,12 @@ def describe(model: Model) -> list[str]:
              f"{model.n_classes} classes ({', '.join(model.labels)})"]
     proofs = prove_no_overflow(model)
     for i, (layer, proof) in enumerate(zip(model.layers, proofs)):
-        if isinstance(layer, MaxPool2D):
-            lines.append(f"  [{i}] maxpool {layer.size}x{layer.size} {_shape(layer.in_shape)}->{_shape(layer.out_shape)} "
-                         "(floor; no weights)")
+        op = ops.op_of(layer)
+        shape = op.summary(layer)
+        if not op.has_weights:
+            lines.append(f"  [{i}] {shape}")
             continue
-        if isinstance(layer, RNN):
-            shape = f"rnn {layer.in_features}->{layer.units}"
-        elif isinstance(layer, Conv2D):
-            shape = (f"conv {layer.kernel}x{layer.kernel} {_shape(layer.in_shape)}->{_shape(layer.out_shape)}")
-        else:
-            shape = f"dense {layer.in_features}->{layer.out_features}"
-        scales = "per-channel" if layer.acc_scale.size > 1 else "per-tensor"
-        if getattr(layer, "weight_bits", 8) != 8:
-            scales += f" int{layer.weight_bits}"
+        scales = op.scales_text(layer)
         lines.append(f"  [{i}] {shape:<18} {layer.activation.kind:<9} {scales:<12} "
                      f"|acc| <= {proof.acc_bound} ({proof.headroom_bits:.1f} bits headroom)"
                      + (f", |acc*M| <= {proof.product_bound}" if proof.product_bound else ""))

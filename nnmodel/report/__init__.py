@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import reference
+from .. import ops, reference
 from ..errors import NNModelError
 from ..evaluate import Evaluation, c_logits_and_timing, check_compatible
 from ..fsutil import stage
@@ -80,24 +80,22 @@ def _draw(plot: plots.Plot, model: Model, digits: Digits, ev: Evaluation, title:
         pick = pick_examples(ev.labels, plots.HIDDEN_DIGITS)
         trace: list = []
         reference.run(model, digits.images[pick], trace=trace)
-        history = trace[:len(model.rnn_front)]
+        history = trace[:len(model.leading(ops.SEQUENCE))]
         head_logits = _head_logits_per_row(model, history[-1])
         return plots.rnn_hidden_state(plot, model, digits.images[pick], ev.labels[pick], history, head_logits)
     if plot.file == "feature_maps.png":
         pick = pick_examples(ev.labels, plots.FEATURE_DIGITS)
         trace = []
         reference.run(model, digits.images[pick], trace=trace)
-        return plots.feature_maps(plot, model, digits.images[pick], ev.labels[pick], trace[:len(model.conv_front)])
+        return plots.feature_maps(plot, model, digits.images[pick], ev.labels[pick], trace[:len(model.leading(ops.MAP))])
     raise AssertionError(plot.file)
 
 
 def _head_logits_per_row(model: Model, states: np.ndarray) -> np.ndarray:
     """[N, rows, classes]: the layers after the RNN stack applied to its state after each row."""
     n, rows, units = states.shape
-    vec = states.reshape(n * rows, units)
-    for layer in model.layers[len(model.rnn_front):]:
-        vec = reference.dense_forward(layer, vec)
-    return vec.reshape(n, rows, -1)
+    head = model.layers[len(model.leading(ops.SEQUENCE)):]
+    return reference.forward(head, states.reshape(n * rows, units), ops.VECTOR).reshape(n, rows, -1)
 
 
 def write_report(out: Path, files: dict[str, bytes]) -> list[Path]:

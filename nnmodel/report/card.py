@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, ops
 from ..bench import attiny85_samples, file_digest
 from ..codegen.layout import lay_out
 from ..commands.info import describe
 from ..evaluate import Evaluation
-from ..model import RNN, Conv2D, MaxPool2D, Model
+from ..model import Model
 from .measure import BenchFigures, StaticFootprint
 from .plots import Plot
 
@@ -48,23 +48,8 @@ def _n(value: float) -> str:
 def _layer_rows(model: Model) -> list[str]:
     rows = ["| # | layer | in → out | activation | weights | parameters |", "|---|---|---|---|---|---|"]
     for i, layer in enumerate(model.layers):
-        if isinstance(layer, MaxPool2D):
-            rows.append(f"| {i} | max-pool {layer.size}×{layer.size} | {'×'.join(map(str, layer.in_shape))} → "
-                        f"{'×'.join(map(str, layer.out_shape))} | – | – | 0 |")
-            continue
-        if isinstance(layer, RNN):
-            kind, shape = "RNN (Elman)", f"{layer.in_features} per row → {layer.units}"
-            params = layer.w_ih_q.size + layer.w_hh_q.size + layer.b_q.size
-            bits = 8
-        elif isinstance(layer, Conv2D):
-            kind = f"conv {layer.kernel}×{layer.kernel}"
-            shape = f"{'×'.join(map(str, layer.in_shape))} → {'×'.join(map(str, layer.out_shape))}"
-            params, bits = layer.w_q.size + layer.b_q.size, layer.weight_bits
-        else:
-            kind, shape = "dense", f"{layer.in_features} → {layer.out_features}"
-            params, bits = layer.w_q.size + layer.b_q.size, layer.weight_bits
-        scales = "per-channel" if layer.acc_scale.size > 1 else "per-tensor"
-        rows.append(f"| {i} | {kind} | {shape} | {layer.activation.kind} | int{bits}, {scales} | {params:,} |")
+        kind, shape, act, weights, params = ops.op_of(layer).card_row(layer)
+        rows.append(f"| {i} | {kind} | {shape} | {act} | {weights} | {params:,} |")
     return rows
 
 

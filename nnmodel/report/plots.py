@@ -9,12 +9,13 @@ from __future__ import annotations
 import io
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import ops
 from ..errors import NNModelError
-from ..model import RNN, Conv2D, Dense, MaxPool2D, Model, has_weights
+from ..model import Model
 
 if TYPE_CHECKING:  # matplotlib stays optional: nothing is imported from it at module load
     from matplotlib.figure import Figure
@@ -68,17 +69,8 @@ def weight_tensors(model: Model) -> list[tuple[str, np.ndarray, int]]:
     """(title, integer codes as stored, bits) of every weight matrix, in layer order."""
     out = []
     for i, layer in enumerate(model.layers):
-        if not has_weights(layer):
-            continue
-        name = f"[{i}] {layer.kind}"
-        if isinstance(layer, RNN):
-            out += [(f"{name} W_ih {layer.in_features}->{layer.units}", layer.w_ih_q, 8),
-                    (f"{name} W_hh {layer.units}->{layer.units}", layer.w_hh_q, 8)]
-        elif isinstance(layer, Conv2D):
-            out.append((f"{name} {layer.kernel}x{layer.kernel} {layer.in_shape[2]}->{layer.out_channels}",
-                        layer.w_q, layer.weight_bits))
-        else:
-            out.append((f"{name} {layer.in_features}->{layer.out_features}", layer.w_q, layer.weight_bits))
+        out += [(f"[{i}] {layer.kind} {label}", codes, bits)
+                for label, codes, bits in ops.op_of(layer).weight_tensors(layer)]
     return out
 
 
@@ -97,7 +89,8 @@ def plot_list(model: Model) -> list[Plot]:
              "Histogram of each weight matrix's integer codes as stored on the chip (int8 or int4), "
              "with the share of zeros and of saturated codes (±max, where the largest weight lands)."),
     ]
-    front_rnn, front_conv = model.rnn_front, [c for c in model.conv_front if isinstance(c, (Conv2D, MaxPool2D))]
+    front_rnn, front_conv = model.leading(ops.SEQUENCE), model.leading(ops.MAP)
+    first = ops.op_of(model.layers[0])
     if front_rnn:
         plots.append(Plot("rnn_hidden_state.png", 250 + 420 * (len(front_rnn) + 1), 260 * HIDDEN_DIGITS,
                           "The RNN reading each digit row by row: its hidden state after each row (one heat-map "
@@ -108,16 +101,17 @@ def plot_list(model: Model) -> list[Plot]:
         plots.append(Plot("feature_maps.png", 110 * cols, (110 * len(front_conv) + 30) * FEATURE_DIGITS,
                           "Feature maps: each conv and pool layer's output channels for a few digits "
                           "(the input digit at the left)."))
-    elif isinstance(model.layers[0], Dense) and model.layers[0].in_features == model.input.size:
-        rows = -(-min(FIRST_LAYER_UNITS, model.layers[0].out_features) // 8)
+    elif first.in_form == ops.VECTOR and first.has_weights:  # it reads the whole image
+        rows = -(-min(FIRST_LAYER_UNITS, model.layers[0].outputs) // 8)
         plots.append(Plot("first_layer_weights.png", 8 * 110, rows * 120 + 40,
                           "What the first layer looks for: the weights of its first units as images "
                           "(red raises the unit, blue lowers it)."))
     return plots
 
 
-def layer_channels(layer: Conv2D | MaxPool2D) -> int:
-    return layer.out_channels if isinstance(layer, Conv2D) else layer.in_shape[2]
+def layer_channels(layer: Any) -> int:
+    """Channels of a map layer's output (HWC)."""
+    return int(layer.out_shape[2])
 
 
 # ------------------------------------------------------------------------------------ drawing
@@ -222,7 +216,7 @@ def rnn_hidden_state(plot: Plot, model: Model, images: np.ndarray, labels: np.nd
         ax.imshow(images[d], cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(f"digit {model.labels[labels[d]]}", fontsize=9)
         ax.set_axis_off()
-        panels = [(f"layer {k} hidden state ({h_.shape[2]} units)", h_[d].T, model.rnn_front[k])
+        panels = [(f"layer {k} hidden state ({h_.shape[2]} units)", h_[d].T, model.leading(ops.SEQUENCE)[k])
                   for k, h_ in enumerate(history)]
         panels.append(("head's logits if reading stopped at this row", head_logits[d].T, None))
         for p, (title, grid, layer) in enumerate(panels):
@@ -249,7 +243,7 @@ def feature_maps(plot: Plot, model: Model, images: np.ndarray, labels: np.ndarra
                  maps: list[np.ndarray]) -> bytes:
     """maps[k]: [N, h, w, c] output of conv/pool layer k (integer codes)."""
     fig = new_figure(plot.width, plot.height)
-    front = model.conv_front
+    front = model.leading(ops.MAP)
     cols = 1 + min(MAX_CHANNELS, max(layer_channels(c) for c in front))
     block = 1 / len(images)
     row_h = (block - 30 / plot.height) / len(front)
@@ -268,24 +262,24 @@ def feature_maps(plot: Plot, model: Model, images: np.ndarray, labels: np.ndarra
                 ax = fig.add_axes(((ch + 1) / cols + 0.005, y + 0.1 * row_h, 1 / cols - 0.01, 0.72 * row_h))
                 ax.imshow(fmap[:, :, ch], cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
                 ax.set_axis_off()
-                kind = "conv" if isinstance(layer, Conv2D) else "pool"
+                kind = "conv" if ops.op_of(layer).has_weights else "pool"
                 ax.set_title(f"[{model.layers.index(layer)}] {kind} ch{ch}", fontsize=7)
     return png(fig)
 
 
 def first_layer_weights(plot: Plot, model: Model) -> bytes:
     layer = model.layers[0]
-    assert isinstance(layer, Dense)
+    _, codes, _ = ops.op_of(layer).weight_tensors(layer)[0]  # [units, rows * cols]
     fig = new_figure(plot.width, plot.height)
-    units = min(FIRST_LAYER_UNITS, layer.out_features)
+    units = min(FIRST_LAYER_UNITS, layer.outputs)
     rows = -(-units // 8)
-    fig.suptitle(f"[0] dense {layer.in_features}->{layer.out_features}: weights of units 0..{units - 1} "
+    fig.suptitle(f"[0] {ops.op_of(layer).summary(layer)}: weights of units 0..{units - 1} "
                  f"as {model.input.rows}x{model.input.cols} images", fontsize=10)
     top = 1 - 40 / plot.height
     for u in range(units):
         r, c = divmod(u, 8)
         ax = fig.add_axes((c / 8 + 0.01, top * (1 - (r + 1) / rows) + 0.005, 1 / 8 - 0.02, top / rows - 0.04))
-        w = layer.w_q[u].astype(np.int64).reshape(model.input.rows, model.input.cols)
+        w = codes[u].astype(np.int64).reshape(model.input.rows, model.input.cols)
         bound = max(int(np.abs(w).max()), 1)
         ax.imshow(w, cmap="RdBu_r", vmin=-bound, vmax=bound, interpolation="nearest")
         ax.set_title(f"unit {u}", fontsize=7)

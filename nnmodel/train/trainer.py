@@ -9,7 +9,7 @@ Phases (see network.py for the QAT arithmetic):
      EMA (momentum 0.9 per batch) of the `calib_percentile` percentile of its float output over the
      batch; out_scale = ema / 127. Hard-tanh (1/127) and the tanh LUT have fixed scales.
   2. QAT phase: scales are frozen; every minibatch re-exports the current weights with
-     export.quantize_model (int8 or int4 weights, int32 biases, (M, S) from quant.choose_multiplier
+     quantize.quantize_model (int8 or int4 weights, int32 biases, (M, S) from quant.choose_multiplier
      on the actual integers) and trains through the exact integer forward with a straight-through
      backward. With learn_clip each weight tensor's clip range (hence its scale) is learned too.
      After each epoch the integer accuracy on the validation split is measured; the best epoch's

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import NNModelError
 from .hostc import WARNINGS as STRICT  # the flags of platformio.ini's [strict]
-from .paths import repo_root, runtime_dir
+from .paths import repo_root, runtime_dir, runtime_sources
 
 F_CPU = 16_500_000  # Digispark / env attiny85 (internal PLL, OSCCAL tuned)
 # atmelavr's builder/frameworks/_bare.py, then the env's build_flags (later -std wins)
@@ -84,7 +84,7 @@ def build(gen_dir: Path, out_elf: Path, *, sim: bool, f_cpu: int = F_CPU, firmwa
            "-I", str(source_dir(firmware))]
     if sim:
         cmd += ["-I", str(_root() / "platformio" / "platforms" / "tinyavr-sim" / "include")]
-    runtime_src = sorted((runtime / "src").glob("*.c")) + sorted((runtime / "src").glob("*.S"))  # the asm kernels
+    runtime_src = runtime_sources(asm=True)  # the asm kernels too
     cmd += [*map(str, src), *map(str, sorted(gen_dir.glob("*.c"))), *map(str, runtime_src), "-o", str(out_elf)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -13,7 +13,7 @@ import numpy as np
 from .codegen import compile_model
 from .errors import NNModelError
 from .model import Model
-from .paths import host_driver, runtime_dir
+from .paths import host_driver, runtime_dir, runtime_sources
 
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 
@@ -94,5 +94,5 @@ def link_with_runtime(model: Model, gen: Path, out: Path, flags: list[str], sour
     rt = runtime_dir()
     includes = [arg for d in (gen, rt / "include", *include_dirs) for arg in ("-I", str(d))]
     cmd = [find_cc(), *WARNINGS, *flags, *includes, str(gen / f"{model.name}.c"),
-           *map(str, sorted((rt / "src").glob("*.c"))), *map(str, sources), "-o", str(out)]
+           *map(str, runtime_sources()), *map(str, sources), "-o", str(out)]
     run_compiler(cmd, f"{model.name}: {what}")

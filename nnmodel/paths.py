@@ -11,9 +11,16 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 def runtime_dir() -> Path:
     """lib/nnrt: copied into the wheel as nnmodel/_nnrt; in a checkout, beside the package."""
     for candidate in (PACKAGE_DIR / "_nnrt", PACKAGE_DIR.parent / "lib" / "nnrt"):
-        if (candidate / "include" / "nnrt_kernels.h").is_file():
+        if (candidate / "include" / "nnrt" / "storage.h").is_file():
             return candidate
     raise NNModelError(f"{PACKAGE_DIR}: the C runtime lib/nnrt is missing; reinstall nnmodel")
+
+
+def runtime_sources(asm: bool = False) -> list[Path]:
+    """lib/nnrt's sources: the C files, and with asm the per-architecture assembly (src/arch/*/)
+    too, which assembles to nothing on other targets."""
+    src = runtime_dir() / "src"
+    return sorted(src.rglob("*.c")) + (sorted(src.rglob("*.S")) if asm else [])
 
 
 def web_dir() -> Path:

@@ -49,7 +49,7 @@ from .quant import INPUT_MAX
 INT16_MAX = 32767
 # Stack the conv kernels need beyond what a target's stack_reserve covers (that reserve was sized
 # for the dense/RNN kernels): the ATtiny85 firmware peaks at 86 B of stack with the shipped RNN and
-# at 137 B with the CNN (simavr high-water mark, portable kernels of nnrt_conv.h, avr-gcc -Os).
+# at 137 B with the CNN (simavr high-water mark, kernels of nnrt/ops/conv2d.h, avr-gcc -Os).
 CONV_STACK_BYTES = 48
 
 
@@ -317,8 +317,9 @@ def lower(model: Model, layout: Any) -> Program:
             dst = f"{p}_x{ping % 2}"
             finish.append(op.lower_requant(ll, lw, lw.acc, dst))
             x, ping = dst, ping + 1
-    needs_conv_h = bool(stages) or any(ll.weight_bits == 4 or ll.bias_shift for ll in lays)
-    headers = ["nnrt_kernels.h"] + (["nnrt_conv.h"] if needs_conv_h else [])
+    headers = ["nnrt/storage.h"]
+    for layer in model.layers:
+        headers += [h for h in ops.op_of(layer).c_headers if h not in headers]
     return Program(buf, headers, statics, functions, begin, feed, finish)
 
 
@@ -368,7 +369,7 @@ def _stage_function(model: Model, layout: Any, stages: list[Stage], st: Stage, l
     p, s = model.name, st.index
     args = "uint16_t r, const uint8_t *row" if st.caller_row else "uint16_t r"
     head = f"NNRT_CONV_FN uint16_t {p}_s{s}({args})"
-    body: list[str] = []
+    body: list[str] = [_label(model, st.layer)]
     if st.conv is None:  # pools of the raw image: the destination row is the running max
         pool_layer = model.layers[st.layer]
         pool_op, n_q, pool = ops.op_of(pool_layer), st.need_out[1], st.pool
@@ -382,9 +383,8 @@ def _stage_function(model: Model, layout: Any, stages: list[Stage], st: Stage, l
     ll = layout.layers[st.layer]
     conv_op = ops.op_of(st.conv)
     k, pool, n_q = st.kernel, st.pool, st.need_out[1]
-    geometry = conv_op.lower_geometry(ll, lw, st.signed_in and not st.nonneg_in, k, st.channels_in,
-                                      st.channels_out, pool, n_q)
-    output = conv_op.lower_output(ll, lw)
+    params = conv_op.lower_params(ll, lw, st.signed_in and not st.nonneg_in, k, st.channels_in, st.channels_out,
+                                  pool, n_q)
     window = st.strategy == "window"
     n_rows = k + pool - 1 if window else k
     if window:
@@ -398,20 +398,19 @@ def _stage_function(model: Model, layout: Any, stages: list[Stage], st: Stage, l
         index = [f"const uint16_t y = (uint16_t)(r - {k - 1}u);" if k > 1 else "const uint16_t y = r;"]
         first = "y"
     in_ring = n_rows - 1 if st.caller_row else n_rows
-    inner = [f"const uint8_t *rows[{n_rows}];", *index]
+    inner = [*params, f"const uint8_t *rows[{n_rows}];", *index]
     if in_ring:
         inner += ["uint16_t i;", f"for (i = 0; i < {in_ring}u; i++) {{",
                   f"    rows[i] = {_ring_row(p, st, first + ' + i')};", "}"]
     if st.caller_row:
         inner.append(f"rows[{n_rows - 1}] = row;")
     if window:
-        inner += [conv_op.lower_window(geometry, output, _stage_dst(p, stages, st, "q")), "res = (uint16_t)(q + 1u);"]
+        inner += [conv_op.lower_window(_stage_dst(p, stages, st, "q")), "res = (uint16_t)(q + 1u);"]
     else:
         wide = st.run_elem == 4
-        inner += [conv_op.lower_run(geometry, f"{p}_run{s}", wide, f"(uint8_t)(y % {pool}u == 0u)"),
+        inner += [conv_op.lower_run(f"{p}_run{s}", wide, f"(uint8_t)(y % {pool}u == 0u)"),
                   f"if (y % {pool}u == {pool - 1}u) {{", f"    const uint16_t q = (uint16_t)(y / {pool}u);",
-                  "    " + conv_op.lower_out(f"{p}_run{s}", wide, n_q, st.channels_out, output,
-                                             _stage_dst(p, stages, st, "q")),
+                  "    " + conv_op.lower_out(f"{p}_run{s}", wide, n_q, st.channels_out, _stage_dst(p, stages, st, "q")),
                   "    res = (uint16_t)(q + 1u);", "}"]
     body.append("uint16_t res = 0;")
     if conds:

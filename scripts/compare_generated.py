@@ -17,6 +17,10 @@ identical once the refactor's expected, behaviour-free changes are taken out of 
      before `}`) are deleted: the line must then read as the old positional call. Designators must
      follow the order of the struct's fields as declared in the new tree's lib/**/*.h, so a literal
      that names its fields in another order (same text, other meaning) is never taken as identical.
+     A parameter struct bound to a name first (`const nnrt_<word>_params_t NAME = {...};` on one
+     line) is dropped and its literal stands for every later `&NAME` of the file;
+  d. runtime headers: the run of `#include "nnrt/..."` lines (one header per operator) stands for
+     the old file's `#include "nnrt_kernels.h"` / `"nnrt_conv.h"` lines.
 
 .bin and .eep images must be byte-identical, and so must ERROR files (the refusal messages).
 
@@ -87,6 +91,9 @@ PP_IF = re.compile(r"^\s*#\s*if")  # #if, #ifdef, #ifndef
 PP_ENDIF = re.compile(r"^\s*#\s*endif\b")
 PP_GUARD_BODY = re.compile(r"^\s*#\s*(?:error|warning|else|elif)\b")
 PARAMS_LINE = re.compile(r"_params_t\)\s*\{")
+PARAMS_BINDING = re.compile(r"^\s*const\s+(nnrt_\w+_params_t)\s+(\w+)\s*=\s*(\{.*\});\s*$")
+NEW_RUNTIME_INCLUDE = re.compile(r'^#include "nnrt/[\w/]+\.h"$')
+OLD_RUNTIME_INCLUDE = re.compile(r'^#include "nnrt_(?:kernels|conv)\.h"$')
 LITERAL_HEAD = re.compile(r"&?\((?:const\s+)?(nnrt_\w+_t)\)\s*\{")  # &(const nnrt_x_params_t){ and nested ones
 DESIGNATOR = re.compile(r"\.(\w+)\s*=(?!=)\s*")
 TRAILING_COMMA = re.compile(r",\s*(?=\})")
@@ -103,6 +110,8 @@ class NormStats:
     comment: int = 0  # lines dropped by rule b
     blank: int = 0  # blank lines dropped beside them (the old file has fewer there)
     params: int = 0  # lines rewritten by rule c (after joining)
+    bindings: int = 0  # parameter structs bound to a name, substituted (rule c)
+    includes: int = 0  # runtime include runs replaced (rule d)
     unchecked: int = 0  # literals whose struct declaration was not found (field order not checked)
     out_of_order: int = 0  # literals left alone: designators not in declaration order
 
@@ -241,13 +250,49 @@ def _flatten_params(lines: list[str], struct_fields: dict[str, list[str]], stats
     return out
 
 
+def _substitute_bindings(lines: list[str], stats: NormStats) -> list[str]:
+    """Rule c, named structs: drop `const T NAME = {...};` and write its literal for each later `&NAME`."""
+    out: list[str] = []
+    bound: dict[str, str] = {}
+    for line in lines:
+        m = PARAMS_BINDING.match(line) if line != DROPPED else None
+        if m:
+            bound[m.group(2)] = f"&(const {m.group(1)}){m.group(3)}"
+            stats.bindings += 1
+            out.append(DROPPED)
+            continue
+        for name, literal in bound.items():
+            line = re.sub(rf"&{name}\b", lambda _m, lit=literal: lit, line)
+        out.append(line)
+    return out
+
+
+def _runtime_includes(lines: list[str], old_lines: list[str], stats: NormStats) -> list[str]:
+    """Rule d: the first run of one-header-per-operator includes becomes the old file's runtime includes."""
+    old_includes = [line for line in old_lines if OLD_RUNTIME_INCLUDE.match(line)]
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if NEW_RUNTIME_INCLUDE.match(lines[i]) and not stats.includes:
+            while i < len(lines) and NEW_RUNTIME_INCLUDE.match(lines[i]):
+                i += 1
+            out += old_includes
+            stats.includes += 1
+            continue
+        out.append(lines[i])
+        i += 1
+    return out
+
+
 def normalise(new: str, old: str, struct_fields: dict[str, list[str]] | None = None) -> tuple[str, NormStats]:
-    """The new text with rules a, b, c applied (in that order); compare the result with `old`."""
+    """The new text with rules a, b, c, d applied (in that order); compare the result with `old`."""
     stats = NormStats()
     old_lines = old.split("\n")
     lines = _drop_guard(new.split("\n"), stats)
     lines = _drop_new_comments(lines, set(old_lines), stats)
+    lines = _substitute_bindings(lines, stats)
     lines = _flatten_params(lines, struct_fields or {}, stats)
+    lines = _runtime_includes(lines, old_lines, stats)
     return "\n".join(_settle_blanks(lines, old_lines, stats)), stats
 
 
@@ -533,11 +578,13 @@ def report(cmp: Comparison, n_models: int, n_pairs: int) -> bool:
     ok = not cmp.different and not cmp.missing
     print(f"compared {cmp.files} files ({n_models} models x {n_pairs} target/storage = {n_models * n_pairs} "
           f"compiles, {cmp.refusals} refusals): {cmp.byte_identical} byte-identical, {cmp.normalised} identical "
-          f"apart from guard/comment/param-struct lines, {len(cmp.different)} different, {len(cmp.missing)} missing")
+          f"apart from guard/comment/param-struct/runtime-include lines, {len(cmp.different)} different, "
+          f"{len(cmp.missing)} missing")
     s = cmp.stats
     print(f"  byte-identical: {cmp.byte_identical}")
     print(f"  identical after normalisation: {cmp.normalised} (dropped {s.guard} guard, {s.comment} comment and "
-          f"{s.blank} blank lines, rewrote {s.params} param-struct lines)")
+          f"{s.blank} blank lines, rewrote {s.params} param-struct lines after substituting {s.bindings} named "
+          f"structs, replaced {s.includes} runtime include runs)")
     print(f"  different: {len(cmp.different)}")
     print(f"  missing (on one side only): {len(cmp.missing)}")
     if s.unchecked:
@@ -640,6 +687,20 @@ def self_test() -> int:
         ("blank line added away from any dropped line", old.replace("{\n", "{\n\n", 1), False, old),
         ("blank line after a backslash line stays", "#define M(x) \\\n\n/* new */\n    (x)\n", False, macro_old),
         ("the same without the blank line", "#define M(x) \\\n/* new */\n    (x)\n", True, macro_old),
+        ("c: a struct bound to a name, used by address", "\n".join(new_lines).replace(
+            "    nnrt_conv_out(&(const nnrt_conv_out_params_t){.buf = run1, .x = 0u, "
+            ".rq = {.mult = W(1u), .shift = W(2u)}, .lo = -128, .hi = 127}, (int8_t *)out);",
+            "    const nnrt_conv_out_params_t o = {.buf = run1, .x = 0u, .rq = {.mult = W(1u), .shift = W(2u)}, "
+            ".lo = -128, .hi = 127};\n    nnrt_conv_out(&o, (int8_t *)out);"), True, old),
+        ("c: a bound struct with another value", "\n".join(new_lines).replace(
+            "    nnrt_conv_out(&(const nnrt_conv_out_params_t){.buf = run1, .x = 0u, "
+            ".rq = {.mult = W(1u), .shift = W(2u)}, .lo = -128, .hi = 127}, (int8_t *)out);",
+            "    const nnrt_conv_out_params_t o = {.buf = run1, .x = 0u, .rq = {.mult = W(1u), .shift = W(2u)}, "
+            ".lo = -127, .hi = 127};\n    nnrt_conv_out(&o, (int8_t *)out);"), False, old),
+        ("d: one header per operator for the old umbrella header", "\n".join(new_lines).replace(
+            '#include "nnrt_kernels.h"', '#include "nnrt/storage.h"\n#include "nnrt/ops/dense.h"'), True, old),
+        ("d: a runtime include elsewhere is not a replacement", "\n".join(new_lines).replace(
+            '#include "nnrt_kernels.h"', '#include "nnrt/storage.h"') + '\n#include "nnrt/ops/dense.h"', False, old),
     ]
     failed = 0
     for name, new, expect, old_text in cases:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from randmodels import random_conv_model, random_images, random_model, small_cnn
 
 from nnmodel import NNModelError, hostc, reference
 from nnmodel.codegen import compile_model
+from nnmodel.codegen.emit_c import RUNTIME_API_VERSION
 from nnmodel.codegen.image import HEADER_BYTES, build_image, crc16
 
 # NNMODEL_RANDOM_SCALE=3 runs 3x as many (1,230 models, ~4 min on 2 cores) for a full-size check.
@@ -302,6 +304,49 @@ def test_mixed_generations_do_not_compile(tmp_path: Path) -> None:
                            str(REPO / "lib/nnrt/include"), str(tmp_path / "a" / "small_rnn.c"), "-o",
                            str(tmp_path / "x.o")], capture_output=True, text=True)
     assert proc.returncode != 0 and "another generation" in proc.stderr
+
+
+def test_generated_code_names_the_runtime_api_it_needs(tmp_path: Path) -> None:
+    """The generator's API version is nnrt.h's; against another runtime the build stops with an
+    #error naming both versions (as nanopb's PB_PROTO_HEADER_VERSION does)."""
+    header = (REPO / "lib/nnrt/include/nnrt.h").read_text()
+    m = re.search(r"^#define NNRT_API_VERSION (\d+)$", header, re.M)
+    assert m and int(m.group(1)) == RUNTIME_API_VERSION
+    compile_model(small_rnn(), target="native", storage="ram", out_dir=tmp_path / "gen")
+    gen_h = (tmp_path / "gen" / "small_rnn.h").read_text()
+    assert f"#define SMALL_RNN_NNRT_API_VERSION {RUNTIME_API_VERSION}" in gen_h
+    shutil.copytree(REPO / "lib/nnrt/include", tmp_path / "rt")
+
+    def build(version_line: str) -> subprocess.CompletedProcess:
+        (tmp_path / "rt" / "nnrt.h").write_text(header.replace(m.group(0), version_line))
+        return subprocess.run([hostc.find_cc(), "-std=c99", "-fsyntax-only", "-I", str(tmp_path / "gen"), "-I",
+                               str(tmp_path / "rt"), str(tmp_path / "gen" / "small_rnn.c")],
+                              capture_output=True, text=True)
+
+    assert build(m.group(0)).returncode == 0
+    older, newer = build("/* nnmodel 0.1 had no version macro */"), build(f"#define NNRT_API_VERSION {RUNTIME_API_VERSION + 1}")
+    assert older.returncode != 0 and newer.returncode != 0
+    assert f"needs nnrt API version {RUNTIME_API_VERSION}; the nnrt.h found has version 1" in older.stderr
+    assert (f"needs nnrt API version {RUNTIME_API_VERSION}; the nnrt.h found has a newer version "
+            f"(NNRT_API_VERSION > {RUNTIME_API_VERSION})") in newer.stderr
+
+
+def test_each_layer_is_marked_where_its_weights_start(tmp_path: Path) -> None:
+    """A comment names every layer with weights (kind, shape) before the table row holding its first
+    byte, with the W() offset of each tensor; the calls carry the same [i] label."""
+    model = small_cnn()
+    result = compile_model(model, target="native", storage="eeprom", out_dir=tmp_path)
+    lines = (tmp_path / f"{model.name}.c").read_text().splitlines()
+    table = lines.index(next(line for line in lines if line.startswith("uint8_t small_cnn_image[")))
+    end = lines.index("};", table)
+    for i, ll in enumerate(result.layout.layers):
+        if not ll.offsets:
+            continue
+        mark = next(k for k in range(table, end) if lines[k].strip().startswith(f"/* [{i}] "))
+        rows_before = [line for line in lines[table + 1:mark] if line.strip().startswith("0x")]
+        assert len(rows_before) == (HEADER_BYTES + min(ll.offsets.values())) // 16, lines[mark]
+        assert all(f"{name} W({off})" in lines[mark] for name, off in ll.offsets.items()), lines[mark]
+        assert any(line.strip().startswith(f"/* [{i}] ") for line in lines[end:]), f"layer {i}: no label at its calls"
 
 
 CROSS = {

@@ -18,9 +18,10 @@ from randmodels import random_conv_model, random_images, random_model
 
 from nnmodel import NNModelError, reference, rv32
 from nnmodel.codegen import compile_model
+from nnmodel.paths import runtime_sources
 
 PLATFORMS = REPO / "platformio" / "platforms"
-RUNTIME_SOURCES = [str(p) for p in sorted((REPO / "lib/nnrt/src").iterdir()) if p.suffix in (".c", ".S")]
+RUNTIME_SOURCES = [str(p) for p in runtime_sources(asm=True)]  # the AVR asm kernel too
 LOGITS = re.compile(r"^-?\d+( -?\d+)* ?$")
 N_MODELS = 32  # dense/RNN models, then as many conv/pool models (int4 and int8)
 

@@ -228,30 +228,29 @@ class Conv2DOp(WeightedOp):
         return grads, (col2im(dz @ entry["w"], entry["in_shape"], spec.size) if input_grad else None)
 
     # ------------------------------------------------------------------------------ C lowering
-    def lower_geometry(self, ll: Any, lw: Lowering, sx: bool, k: int, c_in: int, c_out: int, pool: int,
-                       n_q: int) -> str:
-        """The kernel arguments that say what one stage's conv computes: input signedness, weight
-        width, kernel, channels, fused pool size, pooled outputs per row, weights."""
-        return (f"{int(sx)}u, {int(ll.weight_bits == 4)}u, {k}u, {c_in}u, {c_out}u, {pool}u, {n_q}u, "
-                f"{lw.w(ll, 'w')}")
-
-    def lower_output(self, ll: Any, lw: Lowering) -> str:
-        """The kernel arguments of a conv output's bias and requantization."""
+    def lower_params(self, ll: Any, lw: Lowering, sx: bool, k: int, c_in: int, c_out: int, pool: int,
+                     n_q: int) -> list[str]:
+        """The stage's two parameter structs, named `conv` (what it computes: input signedness, weight
+        width, kernel, channels, fused pool size, pooled outputs per row, weights) and `out` (bias
+        and requantization of its outputs), for the calls below."""
         lo, hi = ll.clamp
-        return (f"{lw.w(ll, 'bias')}, {ll.bias_width}u, {ll.bias_shift}u, {lw.w(ll, 'mult')}, "
-                f"{lw.w(ll, 'shift')}, {int(ll.per_channel)}u, {lo}, {hi}")
+        return [f"const nnrt_conv_params_t conv = {{.sx = {int(sx)}u, .w4 = {int(ll.weight_bits == 4)}u, "
+                f".k = {k}u, .c_in = {c_in}u, .c_out = {c_out}u, .p = {pool}u, .n_q = {n_q}u, .w = {lw.w(ll, 'w')}}};",
+                f"const nnrt_conv_out_params_t out = {{.bias = {lw.w(ll, 'bias')}, .bias_width = {ll.bias_width}u, "
+                f".bias_shift = {ll.bias_shift}u, .mult = {lw.w(ll, 'mult')}, .shift = {lw.w(ll, 'shift')}, "
+                f".per_channel = {int(ll.per_channel)}u, .lo = {lo}, .hi = {hi}}};"]
 
-    def lower_window(self, geometry: str, output: str, dst: str) -> str:
+    def lower_window(self, dst: str) -> str:
         """One pooled output row at once from the k+p-1 input rows in `rows`."""
-        return f"nnrt_conv_window(rows, {geometry}, {output}, {dst});"
+        return f"nnrt_conv_window(rows, &conv, &out, {dst});"
 
-    def lower_run(self, geometry: str, run: str, wide: bool, first: str) -> str:
+    def lower_run(self, run: str, wide: bool, first: str) -> str:
         """One conv row (k input rows in `rows`) into the running max of its pooling group."""
-        return f"nnrt_conv_run(rows, {geometry}, {run}, {int(wide)}u, {first});"
+        return f"nnrt_conv_run(rows, &conv, {run}, {int(wide)}u, {first});"
 
-    def lower_out(self, run: str, wide: bool, n_q: int, c_out: int, output: str, dst: str) -> str:
+    def lower_out(self, run: str, wide: bool, n_q: int, c_out: int, dst: str) -> str:
         """The end of a pooling group: bias and requantization of the running max."""
-        return f"nnrt_conv_out({run}, {int(wide)}u, {n_q}u, {c_out}u, {output}, {dst});"
+        return f"nnrt_conv_out({run}, {int(wide)}u, {n_q}u, {c_out}u, &out, {dst});"
 
     # ------------------------------------------------------------------------------ description
     def summary(self, layer: Conv2D) -> str:

@@ -68,7 +68,7 @@ class DenseOp(WeightedOp):
     out_form = VECTOR
     clips_weight = True
     takes_dropout = True
-    c_headers = ("nnrt/ops/dense.h",)
+    c_headers = ("nnrt/ops/dense.h", "nnrt/ops/activation.h")
     FIELDS = {
         "w": ("float32", ("out", "in")),
         "b": ("float32", ("out",)),

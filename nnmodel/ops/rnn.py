@@ -58,7 +58,7 @@ class RNNOp(WeightedOp):
     in_form = SEQUENCE
     out_form = SEQUENCE
     placement = "RNN layers must come first (they consume the input rows)"
-    c_headers = ("nnrt/ops/dense.h",)
+    c_headers = ("nnrt/ops/dense.h", "nnrt/ops/activation.h")
     FIELDS = {
         "w_ih": ("float32", ("out", "in")),
         "w_hh": ("float32", ("out", "out")),

@@ -311,8 +311,9 @@ class WeightedOp(Op):
         """dst = act(requant(src)) for the layer's n_out outputs."""
         lo, hi = ll.clamp
         lut = lw.w(ll, "lut") if ll.has_lut else "NULL"
-        return (f"nnrt_requant_s8({src}, {dst}, {ll.n_out}u, {lw.w(ll, 'mult')}, {lw.w(ll, 'shift')}, "
-                f"{int(ll.per_channel)}u, {lo}, {hi}, {lut});")
+        return (f"nnrt_requant_s8({src}, {dst}, {ll.n_out}u, &(const nnrt_act_params_t){{.mult = {lw.w(ll, 'mult')}, "
+                f".shift = {lw.w(ll, 'shift')}, .per_channel = {int(ll.per_channel)}u, .lo = {lo}, .hi = {hi}, "
+                f".lut = {lut}}});")
 
     def lower_mac(self, ll: Any, lw: Lowering, x: str, signed: bool, col: str, n: str, nonneg: bool = False,
                   field: str = "w", n_in: int | None = None) -> str:

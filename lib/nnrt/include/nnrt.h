@@ -1,9 +1,10 @@
 /* nnrt: the nnmodel runtime. Integer-only, no malloc, no float, no recursion.
  *
- * Generated model code (nnmodel compile) includes nnrt_kernels.h, which holds the layer kernels
- * and the one weight accessor; this header holds what firmware and tests need besides: status
- * codes, the EEPROM image header layout, and storage-independent helpers. The arithmetic is
- * specified by nnmodel.reference and docs/quantization.md; every function here reproduces it.
+ * Generated model code (nnmodel compile) includes one header per operator it uses,
+ * nnrt/ops/<op>.h, each reading weights through the one accessor of nnrt/storage.h; this header
+ * holds what firmware and tests need besides: the API version, status codes, the EEPROM image
+ * header layout, and storage-independent helpers. The arithmetic is specified by
+ * nnmodel.reference and docs/quantization.md; every kernel reproduces it (docs/c-runtime.md).
  */
 #ifndef NNRT_H
 #define NNRT_H
@@ -17,6 +18,11 @@ extern "C" {
 
 #define NNRT_VERSION_MAJOR 0
 #define NNRT_VERSION_MINOR 1
+
+/* The kernel API generated code is written against. A generated model header names the version
+ * it needs and stops the build with an #error naming both when this one differs. Raised whenever
+ * a kernel's name, arguments or semantics change (1: the positional kernels of nnmodel 0.1). */
+#define NNRT_API_VERSION 2
 
 /* Result of checking a model's weight storage before inference. */
 typedef enum {

@@ -4,7 +4,8 @@
 #include <stddef.h>
 
 #include "kernels.h"
-#include "nnrt_kernels.h"
+#include "nnrt/ops/activation.h"
+#include "nnrt/ops/dense.h"
 
 #define KC_W(off) ((nnrt_wptr_t)(KC_TABLE + (off)))
 
@@ -34,7 +35,8 @@ static void KC(bias)(int32_t *acc, uint16_t off, uint16_t n, uint8_t width)
 static void KC(requant)(const int32_t *acc, int8_t *y, uint16_t n, uint16_t mult, uint16_t shift,
                         uint8_t per_channel, int8_t lo, int8_t hi, uint16_t lut)
 {
-    nnrt_requant_s8(acc, y, n, KC_W(mult), KC_W(shift), per_channel, lo, hi, lut ? KC_W(lut) : NULL);
+    const nnrt_act_params_t act = {KC_W(mult), KC_W(shift), per_channel, lo, hi, lut ? KC_W(lut) : NULL};
+    nnrt_requant_s8(acc, y, n, &act);
 }
 #define KC_FULL_FNS KC(mac), KC(bias), KC(requant)
 #else

@@ -1,4 +1,4 @@
-/* The AVR int4 conv kernel (lib/nnrt/src/nnrt_avr_w4.S: bit-plane sums in assembly) against plain
+/* The AVR int4 conv kernel (lib/nnrt/src/arch/avr/nnrt_avr_w4.S: bit-plane sums in assembly) against plain
  * integer arithmetic, with the weights in EEPROM (the shipped CNN's storage): every nibble value
  * in both halves of a weight byte times every input byte, uint8 and int8; sums at the planes'
  * limits, 32- and 16-bit combination; random pooling windows over rows in ring order, weights in
@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define NNRT_STORAGE NNRT_STORAGE_EEPROM
-#include "nnrt_kernels.h"
+#include "nnrt/ops/dense.h"
 #include "unity_lite.h"
 
 #define W_AT ((nnrt_wptr_t)16) /* EEPROM address of the weight table (0 would read as NULL) */

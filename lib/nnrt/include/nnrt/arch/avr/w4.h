@@ -1,15 +1,15 @@
-/* AVR dot products of packed int4 weights (no hardware multiplier), included by nnrt_kernels.h
- * after the storage accessor macros of its AVR block.
+/* AVR dot products of packed int4 weights (no hardware multiplier), included by
+ * nnrt/arch/avr/dense.h.
  *
- * The kernel itself is assembly, lib/nnrt/src/nnrt_avr_w4.S (why, how and its registers are
+ * The kernel itself is assembly, lib/nnrt/src/arch/avr/nnrt_avr_w4.S (why, how and its registers are
  * described there): bit-plane sums, ~18 cycles per nonzero input and ~6 per zero one, no
  * multiplies, a 23-byte stack frame. One entry point per weight storage; the build's garbage
  * collection keeps the one the model uses. Proven against plain arithmetic for every nibble x
  * every byte in both halves of a weight byte, the planes' limits and random pooling windows
  * (test/attiny85/test_w4).
  */
-#ifndef NNRT_AVR_W4_H
-#define NNRT_AVR_W4_H
+#ifndef NNRT_ARCH_AVR_W4_H
+#define NNRT_ARCH_AVR_W4_H
 
 #define NNRT_AVR_POOL_W4_DECL(name)                                                                       \
     int32_t name(nnrt_wptr_t w, uint16_t t, const uint8_t *const *rows, uint16_t off, uint8_t k, uint8_t n, \
@@ -62,4 +62,4 @@ static __attribute__((noinline, unused)) uint8_t nnrt_any_nonzero(const uint8_t 
     return any != 0u;
 }
 
-#endif /* NNRT_AVR_W4_H */
+#endif /* NNRT_ARCH_AVR_W4_H */

@@ -1,6 +1,6 @@
 /* AVR int4 conv kernel in assembly: the max over a pooling window of conv dot products with
  * packed int4 weights, for an ATtiny (no hardware multiplier, 512 B of SRAM). The C side and the
- * contract are in lib/nnrt/include/nnrt_avr_w4.h (nnrt_pool_w4); test/attiny85/test_w4 proves it
+ * contract are in lib/nnrt/include/nnrt/arch/avr/w4.h (nnrt_pool_w4); test/attiny85/test_w4 proves it
  * against plain arithmetic in simavr. Other targets assemble this file to nothing.
  *
  * Why a .S file: the kernel needs 31 registers at once (four 16-bit bit-plane sums, the window's

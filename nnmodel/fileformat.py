@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import struct
 import zlib
 from pathlib import Path
@@ -26,6 +25,7 @@ from . import ops
 from .errors import NNModelError
 from .fsutil import write_atomic
 from .model import InputSpec, Model
+from .names import name_problem
 from .proof import prove_no_overflow
 
 MAGIC = b"NNMODEL\0"
@@ -34,7 +34,6 @@ SUFFIX = ".nnm"
 MAX_FILE_BYTES = 256 << 20  # refuse before reading: no model for a microcontroller comes close
 MAX_HEADER_BYTES = 1 << 20
 MAX_LAYERS = 32
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}\Z")
 
 
 # ----------------------------------------------------------------------------------------- save
@@ -226,8 +225,9 @@ def from_bytes(raw: bytes, where: str = "<model>") -> Model:
     header, data, version = _parse_container(raw, where)
     r = _Reader(where, header, data)
     name = r.get(header, "name", str, "name")
-    if not NAME_RE.match(name):
-        raise r.fail("name", f"{name!r} is not a C identifier of at most 48 characters")
+    problem = name_problem(name)
+    if problem:
+        raise r.fail("name", problem)
     inp = r.get(header, "input", dict, "input")
     if inp.get("dtype") != "uint8" or inp.get("feed") != "rows":
         raise r.fail("input", "this nnmodel reads uint8 images fed by rows only")
@@ -253,7 +253,11 @@ def from_bytes(raw: bytes, where: str = "<model>") -> Model:
 
 
 def check_model(model: Model, where: str) -> None:
-    """Refuse a model whose integer arithmetic could overflow (invariant 2 of DESIGN.md)."""
+    """Refuse a model whose name clashes (nnmodel.names) or whose integer arithmetic could overflow
+    (invariant 2 of DESIGN.md)."""
+    problem = name_problem(model.name)
+    if problem:
+        raise NNModelError(f"{where}: name: {problem}")
     try:
         prove_no_overflow(model)
     except ValueError as exc:

@@ -96,6 +96,10 @@ CASES = {
     "unknown layer": (lambda raw: _resave(raw, _set(["layers", 0, "type"], "gru")), "unknown layer type"),
     "labels count": (lambda raw: _resave(raw, _set(["labels"], ["a", "b"])), "labels"),
     "bad name": (lambda raw: _resave(raw, _set(["name"], "my model!")), "not a C identifier"),
+    "reserved name": (lambda raw: _resave(raw, _set(["name"], "nnrt")), r"name: 'nnrt' clashes with the runtime's nnrt.h"),
+    "a generated file's name": (lambda raw: _resave(raw, _set(["name"], "nnmodel_samples")),
+                                r"'nnmodel_samples' clashes with the generated nnmodel.h and nnmodel_\* files"),
+    "a C header's name": (lambda raw: _resave(raw, _set(["name"], "StdInt")), r"clashes with the C library header stdint.h"),
     "negative scale": (lambda raw: _resave(raw, _set(["input", "scale"], -1.0)), "input.scale"),
     "missing field": (lambda raw: _resave(raw, lambda h, d: h.pop("labels")), "labels: missing"),
     "overflowing accumulator": (lambda raw: _resave(raw, _grow_weights), "accumulator can reach"),
@@ -241,3 +245,23 @@ def test_save_refuses_what_load_refuses(tmp_path: Path) -> None:
     with pytest.raises(NNModelError, match=r"-8..7"):
         save(model, tmp_path / "bad.nnm")
     assert not (tmp_path / "bad.nnm").exists()
+
+
+@pytest.mark.parametrize("name", ["nnrt", "NNRT", "nnmodel", "NNModel_golden", "nnweb", "nnserial_x", "nnsim",
+                                  "stdint", "string", "Arduino"])
+def test_reserved_names_are_refused_by_save_and_compile(tmp_path: Path, name: str) -> None:
+    """One rule (nnmodel.names) for the loader, save() and compile: a model built in Python with a
+    clashing name is refused before anything is written."""
+    from nnmodel.codegen import compile_model
+
+    model = small_mlp(name=name)
+    with pytest.raises(NNModelError, match=f"name: '{name}' clashes with"):
+        save(model, tmp_path / "m.nnm")
+    with pytest.raises(NNModelError, match=f"name: '{name}' clashes with"):
+        compile_model(model, target="native", storage="ram", out_dir=tmp_path / "gen")
+    assert not (tmp_path / "m.nnm").exists() and not (tmp_path / "gen").exists()
+
+
+@pytest.mark.parametrize("name", ["nnrtx", "my_nnrt", "nnmodels", "stdint_cal", "model"])
+def test_names_near_reserved_ones_are_fine(tmp_path: Path, name: str) -> None:
+    assert load(save(small_mlp(name=name), tmp_path / "m.nnm")).name == name

@@ -48,6 +48,20 @@ def test_failed_generation_leaves_no_marker(tmp_path: Path) -> None:
     assert not (out / MARKER).exists(), "the next build must regenerate"
 
 
+def test_a_model_with_a_reserved_name_generates_nothing(tmp_path: Path) -> None:
+    """A model named after a runtime or generated file (written by other means than save(), which
+    refuses it) fails the pre-build with one line; neither nnrt.h nor nnmodel.h is written."""
+    from nnmodel.fileformat import to_bytes
+
+    for name in ("nnrt", "nnmodel"):
+        (tmp_path / f"{name}.nnm").write_bytes(to_bytes(small_mlp(name=name)))
+        settings, options = _settings(tmp_path, model=f"{name}.nnm")
+        with pytest.raises(NNModelError, match=f"name: '{name}' clashes with") as info:
+            generate(settings, options, tmp_path / "out", lambda _: None)
+        assert "\n" not in str(info.value)
+        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 # Runs generate() in a child that SIGKILLs itself at its k-th file rename (os.replace: write_outputs
 # stages every file, then renames them) or, if k is negative, prints how many renames a whole run does.
 _KILLED_AT = """

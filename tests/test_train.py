@@ -436,11 +436,13 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path, capsys) -> None:
     (["--arch", "cnn:20x20-c6-p2-10"], "takes 20x20 images"),
     (["--learn-clip", "--per-channel"], "--learn-clip"),
     (["--damp", "-1"], "--damp"),
+    (["--name", "nnrt"], "--name: 'nnrt' clashes with the runtime's nnrt.h"),
+    (["--out", "OUT/nnmodel.nnm"], "--name: 'nnmodel' clashes with the generated nnmodel.h"),
 ])
 @needs_data
 def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys, args: list[str], message: str) -> None:
     base = {"--arch": "mlp:784-16-10", "--out": str(tmp_path / "m.nnm")}
-    base.update(dict(zip(args[::2], args[1::2])))
+    base.update({k: v.replace("OUT", str(tmp_path)) for k, v in zip(args[::2], args[1::2])})
     argv = ["train", "--data", str(DATA), "--epochs", "1", "--limit", "300", "--quiet"]
     for k, v in base.items():
         argv += [k, v]

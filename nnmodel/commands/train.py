@@ -15,6 +15,7 @@ from .. import __version__, load, reference
 from ..datasets import load_mnist
 from ..errors import NNModelError
 from ..fileformat import SUFFIX, save
+from ..names import name_problem
 from ..train import TrainConfig, parse_arch, parse_augment, train
 from ..train.optim import SCHEDULES
 from ..train.threads import blas_threads
@@ -116,8 +117,9 @@ def _model_name(args: argparse.Namespace) -> str:
     name = args.name or re.sub(r"\W", "_", Path(args.out).stem)
     if name and name[0].isdigit():
         name = "m_" + name
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,47}", name or ""):
-        raise NNModelError(f"--name {name!r}: must be a C identifier of at most 48 characters")
+    problem = name_problem(name)
+    if problem:
+        raise NNModelError(f"--name: {problem}" + ("" if args.name else f" (taken from --out {args.out})"))
     return name
 
 

@@ -37,7 +37,7 @@ def web_page() -> Path:
 
 
 def host_driver() -> Path:
-    return PACKAGE_DIR / "host" / "driver.c"
+    return PACKAGE_DIR / "hostc" / "driver.c"
 
 
 def repo_root() -> Path | None:

@@ -85,7 +85,7 @@ def _own_sources_digest() -> bytes:
     """nnmodel's own code is an input too: a changed generator must regenerate (not only a new version)."""
     h = hashlib.sha256()
     package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*.py")) + sorted(package.glob("host/*.c")):
+    for path in sorted(package.rglob("*.py")) + sorted(package.rglob("*.c")):
         h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     return h.digest()
 

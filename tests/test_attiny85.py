@@ -1,6 +1,6 @@
 """The ATtiny85 firmware beyond `pio test -e attiny85_sim`: chip builds, 8 MHz timing, EEPROM writer.
 
-Built with avr-gcc directly (nnmodel.avrfirmware: the envs' sources, generated code and flags) and
+Built with avr-gcc directly (nnmodel.sim.avr_firmware: the envs' sources, generated code and flags) and
 run in simavr. CI installs the toolchain (scripts/setup.sh); a missing tool fails, it does not skip.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from nnmodel import avrfirmware as fw
+from nnmodel.sim import avr_firmware as fw
 from nnmodel import load, reference
 from nnmodel.codegen.extras import emit_eeprom_writer
 from nnmodel.datasets import load_sample

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import small_mlp, small_rnn
 
-from nnmodel import rv32, save
-from nnmodel.bench import file_digest
+from nnmodel import save
+from nnmodel.sim import rv32
+from nnmodel.sim.bench import file_digest
 from nnmodel.cli import main
 
 

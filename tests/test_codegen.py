@@ -222,7 +222,7 @@ def test_stale_and_erased_images_are_refused(tmp_path: Path) -> None:
         table = ",".join(f"0x{b:02x}" for b in replacement)
         gen.write_text(source[:start] + table + source[end:])
         subprocess.run([hostc.find_cc(), "-std=c99", "-I", str(gen.parent), "-I", str(REPO / "lib/nnrt/include"),
-                        str(gen), str(REPO / "lib/nnrt/src/nnrt.c"), str(REPO / "nnmodel/host/driver.c"),
+                        str(gen), str(REPO / "lib/nnrt/src/nnrt.c"), str(REPO / "nnmodel/hostc/driver.c"),
                         "-o", str(build.exe)], check=True)
         assert build.check() == expected
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import MNIST_DIR, small_rnn
 
-from nnmodel import avrfirmware, load, rv32, save
-from nnmodel.bench import MODELS_KEY, file_digest
+from nnmodel import load, save
+from nnmodel.sim import avr_firmware, rv32
+from nnmodel.sim.bench import MODELS_KEY, file_digest
 from nnmodel.cli import main
 from nnmodel.report import CARD, MARKER
 from nnmodel.report.plots import plot_list
@@ -108,7 +109,7 @@ def test_card_accuracy_equals_nnmodel_eval(reports: dict[str, Path], name: str, 
 def test_card_carries_the_simulator_figures_of_the_bench(reports: dict[str, Path]) -> None:
     cnn = (reports["mnist_cnn_attiny85"] / CARD).read_text()
     mlp = (reports["mnist_mlp_esp32c3"] / CARD).read_text()
-    if avrfirmware.missing_tool():
+    if avr_firmware.missing_tool():
         assert "not measured" in cnn
     else:
         cycles = re.search(r"ATtiny85 cycles per inference[^|]*\| ([\d,]+) \(≈ [\d.]+ ms", cnn)

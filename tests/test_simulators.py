@@ -16,7 +16,8 @@ import pytest
 from conftest import REPO
 from randmodels import random_conv_model, random_images, random_model
 
-from nnmodel import NNModelError, reference, rv32
+from nnmodel import NNModelError, reference
+from nnmodel.sim import rv32
 from nnmodel.codegen import compile_model
 from nnmodel.paths import runtime_sources
 

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from .. import load
-from ..bench import PRODUCERS, run_all, train_figures
+from ..sim.bench import PRODUCERS, run_all, train_figures
 from ..errors import NNModelError
 from ..paths import repo_root
 

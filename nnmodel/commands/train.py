@@ -170,25 +170,13 @@ def run(args: argparse.Namespace) -> int:
     arch = parse_arch(args.arch)
     augment = parse_augment(args.augment)
     _check_args(args)
-    if args.weight_bits != 8 and arch.family == "rnn":
-        raise NNModelError(f"--weight-bits {args.weight_bits}: RNN weights are int8 only; use it with mlp or cnn")
+    arch.check_weight_bits(args.weight_bits)
     name = _model_name(args)
     data = load_mnist(args.data, "train")
     images, labels = data.images, data.labels
     if args.limit:
         images, labels = images[:args.limit], labels[:args.limit]
-    if arch.family == "cnn":
-        h, w, _ = arch.layers[0].in_shape
-        if (h, w) != images.shape[1:]:
-            raise NNModelError(f"--arch {args.arch}: takes {h}x{w} images but {data.source} has "
-                               f"{images.shape[1]}x{images.shape[2]}; e.g. cnn:{images.shape[1]}x{images.shape[2]}"
-                               f"-c6-p2-c6-p3-10")
-    want = arch.n_in
-    have = images.shape[2] if arch.family == "rnn" else images.shape[1] * images.shape[2]
-    if want != have:
-        raise NNModelError(f"--arch {args.arch}: takes {want} inputs but {data.source} gives {have} per "
-                           f"{'row' if arch.family == 'rnn' else 'image'}; e.g. mlp:{images[0].size}-128-10 "
-                           f"or rnn:{images.shape[2]}-5-8-10")
+    arch.check_images(images.shape, data.source)
     if int(labels.max()) >= arch.layers[-1].n_out:
         raise NNModelError(f"--arch {args.arch}: {arch.layers[-1].n_out} classes but {data.source} has label "
                            f"{int(labels.max())}; end the architecture with {int(labels.max()) + 1}")

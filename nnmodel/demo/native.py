@@ -18,7 +18,7 @@ from ..codegen.extras import emit_web_page
 from ..errors import NNModelError
 from ..hostc import link_with_runtime
 from ..model import Model
-from ..paths import PACKAGE_DIR, web_dir, web_page
+from ..paths import web_dir, web_page
 
 BODY_MAX = 4096  # NNWEB_BODY_MAX: the most a server reads of a POST body
 
@@ -65,7 +65,7 @@ def build_library(model: Model, workdir: Path, *, source: str = "") -> Path:
     web = web_dir()
     lib = Path(workdir) / _library_name()
     pic = [] if os.name == "nt" else ["-fPIC"]  # (every Windows DLL is position independent)
-    sources = [gen / "nnmodel_web_page.c", *sorted((web / "src").glob("*.c")), PACKAGE_DIR / "host" / "web_demo.c"]
+    sources = [gen / "nnmodel_web_page.c", *sorted((web / "src").glob("*.c")), Path(__file__).with_name("web_demo.c")]
     link_with_runtime(model, gen, lib, ["-O2", "-shared", *pic], sources, (web / "include",),
                       "the host C compiler failed on the demo library")
     return lib

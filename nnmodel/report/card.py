@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, ops
-from ..bench import attiny85_samples, file_digest
+from ..sim.bench import attiny85_samples, file_digest
 from ..codegen.layout import lay_out
 from ..commands.info import describe
 from ..evaluate import Evaluation

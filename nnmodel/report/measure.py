@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..bench import BenchContext, Figure, attiny85_figures, read_results, rv32_figures
+from ..sim.bench import BenchContext, Figure, attiny85_figures, read_results, rv32_figures
 from ..codegen import check_fit, footprint
 from ..codegen.layout import lay_out
 from ..datasets import load_sample

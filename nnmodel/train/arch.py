@@ -53,10 +53,23 @@ class Arch:
     def n_in(self) -> int:
         return self.layers[0].n_in
 
-    @property
-    def n_front(self) -> int:
-        """Leading conv/pool layers (a cnn's feature extractor)."""
-        return next((i for i, s in enumerate(self.layers) if s.kind not in ("conv2d", "maxpool2d")), len(self.layers))
+    def check_weight_bits(self, bits: int) -> None:
+        if bits != 8 and self.family == "rnn":
+            raise NNModelError(f"--weight-bits {bits}: RNN weights are int8 only; use it with mlp or cnn")
+
+    def check_images(self, shape: tuple[int, ...], source: str) -> None:
+        """Refuse images [N, rows, cols] this architecture cannot read, naming an --arch that can."""
+        rows, cols = shape[1], shape[2]
+        if self.family == "cnn":
+            h, w, _ = self.layers[0].in_shape
+            if (h, w) != (rows, cols):
+                raise NNModelError(f"--arch {self.text}: takes {h}x{w} images but {source} has {rows}x{cols}; "
+                                   f"e.g. cnn:{rows}x{cols}-c6-p2-c6-p3-10")
+        have = cols if self.family == "rnn" else rows * cols
+        if self.n_in != have:
+            raise NNModelError(f"--arch {self.text}: takes {self.n_in} inputs but {source} gives {have} per "
+                               f"{'row' if self.family == 'rnn' else 'image'}; e.g. mlp:{rows * cols}-128-10 "
+                               f"or rnn:{cols}-5-8-10")
 
 
 def _sizes(part: str, text: str) -> list[int]:

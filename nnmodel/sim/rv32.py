@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .codegen import compile_model
-from .codegen.extras import emit_samples
-from .errors import NNModelError
-from .hostc import run_compiler
-from .model import Model
-from .paths import PACKAGE_DIR, runtime_dir, runtime_sources
+from ..codegen import compile_model
+from ..codegen.extras import emit_samples
+from ..errors import NNModelError
+from ..hostc import run_compiler
+from ..model import Model
+from ..paths import runtime_dir, runtime_sources
 
 GCC = "riscv64-unknown-elf-gcc"
 QEMU = "qemu-system-riscv32"
@@ -122,7 +122,7 @@ def build(model: Model, workdir: Path, images: np.ndarray, labels: np.ndarray, s
         (gen / name).write_text(text)
     rt = runtime_dir()
     units = {"model.o": gen / f"{model.name}.c", "samples.o": gen / "nnmodel_samples.c",
-             "bench.o": PACKAGE_DIR / "host" / "rv32_bench.c"}
+             "bench.o": Path(__file__).with_name("rv32_bench.c")}
     units.update({f"nnrt_{src.stem}.o": src for src in runtime_sources()})
     for obj, src in units.items():
         run_compiler([GCC, *CFLAGS, "-I", str(gen), "-I", str(rt / "include"), "-c", str(src), "-o", str(workdir / obj)],

@@ -13,9 +13,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import NNModelError
-from .hostc import WARNINGS as STRICT  # the flags of platformio.ini's [strict]
-from .paths import repo_root, runtime_dir, runtime_sources
+from ..errors import NNModelError
+from ..hostc import WARNINGS as STRICT  # the flags of platformio.ini's [strict]
+from ..paths import repo_root, runtime_dir, runtime_sources
 
 F_CPU = 16_500_000  # Digispark / env attiny85 (internal PLL, OSCCAL tuned)
 # atmelavr's builder/frameworks/_bare.py, then the env's build_flags (later -std wins)
@@ -51,7 +51,7 @@ def source_dir(firmware: str = "attiny85") -> Path:
 
 def generate(model: Path, out_dir: Path, **options: str) -> Path:
     """The pre-build's output for an ATtiny85 env with the model in EEPROM (plus custom_nnmodel_* options)."""
-    from .prebuild import Settings, generate as prebuild_generate
+    from ..prebuild import Settings, generate as prebuild_generate
 
     opts = {"model": str(model), "target": "attiny85", "storage": "eeprom", **options}
     prebuild_generate(Settings.parse(opts, Path("."), "attiny85"), opts, out_dir, lambda _: None)

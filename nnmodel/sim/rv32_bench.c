@@ -1,4 +1,4 @@
-/* RV32IMC benchmark driver (nnmodel.rv32, `nnmodel bench`): bare metal with picolibc, run in QEMU
+/* RV32IMC benchmark driver (nnmodel.sim.rv32, `nnmodel bench`): bare metal with picolibc, run in QEMU
  * `virt` with -icount shift=0 (so minstret counts exactly) and semihosting for the output.
  *
  * Prints, one line each:

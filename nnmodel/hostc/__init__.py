@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .codegen import compile_model
-from .errors import NNModelError
-from .model import Model
-from .paths import host_driver, runtime_dir, runtime_sources
+from ..codegen import compile_model
+from ..errors import NNModelError
+from ..model import Model
+from ..paths import host_driver, runtime_dir, runtime_sources
 
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 

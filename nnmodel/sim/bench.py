@@ -20,10 +20,10 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import hostc, reference
-from .datasets import load_sample
-from .fsutil import write_atomic
-from .model import Model
+from .. import hostc, reference
+from ..datasets import load_sample
+from ..fsutil import write_atomic
+from ..model import Model
 
 RUNS = 5
 
@@ -123,7 +123,7 @@ def attiny85_samples() -> str:
     """custom_nnmodel_samples of platformio.ini's [attiny85_model] (what env attiny85 embeds), else 4."""
     import configparser
 
-    from .paths import repo_root
+    from ..paths import repo_root
 
     root, config = repo_root(), configparser.ConfigParser(interpolation=None)
     if root is not None and (root / "platformio.ini").is_file():
@@ -142,8 +142,8 @@ def attiny85_figures(ctx: BenchContext) -> Iterator[Figure]:
     of app_classify over ATTINY85_DIGITS streamed test digits (cycles do not depend on the clock;
     divide by 16.5 for microseconds on a Digispark).
     """
-    from . import avrfirmware as fw
-    from .errors import NNModelError
+    from . import avr_firmware as fw
+    from ..errors import NNModelError
 
     why = fw.missing_tool()
     if why:
@@ -187,7 +187,7 @@ def attiny85_figures(ctx: BenchContext) -> Iterator[Figure]:
 
 
 def rv32_figures(ctx: BenchContext) -> Iterator[Figure]:
-    """RV32IMC, the ESP32-C3's instruction set (nnmodel.rv32: cross-built at -Os, run in QEMU).
+    """RV32IMC, the ESP32-C3's instruction set (nnmodel.sim.rv32: cross-built at -Os, run in QEMU).
 
     rv32imc_sim.<model>.instructions_per_inference / _per_mac: exact (-icount shift=0 + minstret),
     mean over the benchmark digits, model calls only; `_worst`: the same for an all-255 image (no
@@ -254,7 +254,7 @@ def file_digest(path: Path) -> str:
 
 def read_results(path: Path, key: str, model_path: Path) -> list[Figure]:
     """The figures of model `key` in a results file of run_all, refused if they measured another file."""
-    from .errors import NNModelError
+    from ..errors import NNModelError
 
     try:
         results = json.loads(path.read_text())

@@ -17,6 +17,7 @@ sys.path.insert(0, env.subst("$PROJECT_DIR"))  # noqa: F821 - this checkout's nn
 def _importable():
     try:
         import numpy  # noqa: F401
+
         import nnmodel.prebuild  # noqa: F401
     except ImportError as exc:
         return exc
@@ -27,10 +28,10 @@ problem = _importable()
 if problem is not None:
     # PlatformIO's own Python (e.g. the VS Code extension's) may lack numpy: install it there.
     command = [sys.executable, "-m", "pip", "install", "numpy>=1.22"]
-    print("[nnmodel] %s in PlatformIO's Python; running: %s" % (problem, " ".join(command)))
+    print("[nnmodel] {} in PlatformIO's Python; running: {}".format(problem, " ".join(command)))
     if subprocess.call(command) != 0 or _importable() is not None:
-        sys.stderr.write('[nnmodel] error: cannot import nnmodel/numpy; run: "%s" -m pip install numpy\n'
-                         % sys.executable)
+        sys.stderr.write("[nnmodel] error: cannot import nnmodel/numpy; "
+                         f'run: "{sys.executable}" -m pip install numpy\n')
         env.Exit(1)  # noqa: F821
 
 from nnmodel.prebuild import scons_prebuild  # noqa: E402

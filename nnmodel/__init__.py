@@ -4,4 +4,4 @@ from .fileformat import load, save
 from .model import RNN, Activation, Dense, InputSpec, Model
 
 __version__ = "0.1.0"
-__all__ = ["NNModelError", "load", "save", "Model", "Dense", "RNN", "Activation", "InputSpec", "__version__"]
+__all__ = ["RNN", "Activation", "Dense", "InputSpec", "Model", "NNModelError", "__version__", "load", "save"]

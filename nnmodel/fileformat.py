@@ -191,7 +191,12 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        dup = ""
+        for k, _ in pairs:
+            if k in seen:
+                dup = k
+                break
+            seen.add(k)
         raise ValueError(f"duplicate key {dup[:40]!r}")
     return obj
 
@@ -199,7 +204,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
 def _layers(r: _Reader, docs: list, spec: InputSpec) -> list[Any]:
     """Each layer by its kind's Op, fed the shape the previous layer gives in the form it reads."""
     layers: list[Any] = []
-    form, shape = "", ()
+    form, shape = "", ops.input_shape(spec.rows, spec.cols, ops.VECTOR)
     for i, doc in enumerate(docs):
         field = f"layers[{i}]"
         kind = r.get(doc, "type", str, f"{field}.type")
@@ -214,7 +219,8 @@ def _layers(r: _Reader, docs: list, spec: InputSpec) -> list[Any]:
         else:
             in_shape = ops.input_shape(spec.rows, spec.cols, op.in_form)
         if last and op.out_form != ops.VECTOR:
-            raise r.fail(f"{field}.type", f"a {kind} layer cannot be the last layer: the logits come from a dense layer")
+            raise r.fail(f"{field}.type",
+                         f"a {kind} layer cannot be the last layer: the logits come from a dense layer")
         layer = op.read(r, doc, i, in_shape, last)
         layers.append(layer)
         form, shape = op.out_form, op.out_shape(layer, in_shape)

@@ -13,8 +13,17 @@ from .ops import RNN, Conv2D, Dense, MaxPool2D
 from .ops.activation import RANGES as ACTIVATION_RANGES
 from .ops.activation import Activation
 
-__all__ = ["Model", "InputSpec", "Activation", "ACTIVATION_RANGES", "Dense", "RNN", "Conv2D", "MaxPool2D",
-           "has_weights"]
+__all__ = [
+    "ACTIVATION_RANGES",
+    "RNN",
+    "Activation",
+    "Conv2D",
+    "Dense",
+    "InputSpec",
+    "MaxPool2D",
+    "Model",
+    "has_weights",
+]
 
 
 @dataclass

@@ -114,11 +114,11 @@ def _stages(model: Model) -> list[Stage]:
             if stages:
                 stages[-1].pool *= layer.size
             else:
-                stages.append(Stage(0, None, i, layer.size, tuple(layer.in_shape), (0, 0), (0, 0), False, "pool"))
+                stages.append(Stage(0, None, i, layer.size, layer.in_shape, (0, 0), (0, 0), False, "pool"))
             continue
         assert isinstance(layer, Conv2D), f"no streaming plan for {layer.kind} in a map front"
         signed = bool(stages) and stages[-1].conv is not None
-        st = Stage(len(stages), layer, i, 1, tuple(layer.in_shape), (0, 0), (0, 0), signed, nonneg_in=in_min >= 0)
+        st = Stage(len(stages), layer, i, 1, layer.in_shape, (0, 0), (0, 0), signed, nonneg_in=in_min >= 0)
         rows = np.abs(layer.w_q.astype(np.int64)).reshape(layer.out_channels, -1).sum(axis=1)
         st.dot_bound = int(rows.max()) * in_max
         stages.append(st)
@@ -389,7 +389,8 @@ def _stage_function(model: Model, layout: Any, stages: list[Stage], st: Stage, l
     n_rows = k + pool - 1 if window else k
     if window:
         start = n_rows - 1
-        conds = ([f"r >= {start}u"] if start else []) + ([f"(uint16_t)(r - {start}u) % {pool}u == 0u"] if pool > 1 else [])
+        conds = (([f"r >= {start}u"] if start else [])
+                 + ([f"(uint16_t)(r - {start}u) % {pool}u == 0u"] if pool > 1 else []))
         q_expr = f"(uint16_t)(r - {start}u)" if start else "r"
         index = [f"const uint16_t q = (uint16_t)({q_expr} / {pool}u);" if pool > 1 else f"const uint16_t q = {q_expr};"]
         first = f"q * {pool}u" if pool > 1 else "q"
@@ -441,5 +442,6 @@ def _map_feed(model: Model, layout: Any, stages: list[Stage], lw: Lowering) -> l
         lines += ["if (q == 0u) { return; }", f"q = {p}_s{st.index}((uint16_t)(q - 1u));"]
     lines += ["if (q == 0u) { return; }", _label(model, n_front),
               dense_op.lower_stream_mac(dense, lw, x, last.conv is not None, f"(uint32_t)(q - 1u) * {last.out_row}u",
-                                        f"{last.out_row}u", last.conv is not None and last.conv.activation.out_min >= 0)]
+                                        f"{last.out_row}u",
+                                        last.conv is not None and last.conv.activation.out_min >= 0)]
     return lines

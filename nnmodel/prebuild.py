@@ -11,7 +11,7 @@ import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from . import __version__
 from .errors import NNModelError
@@ -126,7 +126,7 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
     from .reference import run
     from .targets import TARGETS
 
-    def compile_storage(model, storage: str | None) -> str:
+    def compile_storage(storage: str | None) -> str:
         return storage or TARGETS[settings.target].storages[0]
 
     models = [load(p) for p in settings.models]
@@ -136,7 +136,7 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
     # Secondary models first: each compile rewrites nnmodel.h, and the first model must own it.
     for model, path, storage in reversed(list(zip(models, settings.models, settings.storages))):
         result = compile_model(model, target=settings.target, storage=storage, out_dir=out_dir, source=str(path))
-        first_storage = compile_storage(model, storage)  # the last one compiled is the first model
+        first_storage = compile_storage(storage)  # the last one compiled is the first model
         fp = result.footprint
         log(f"nnmodel: generated {model.name} for {settings.target} "
             f"(hash 0x{result.layout.model_hash:08x}; flash {fp.flash} B, SRAM {fp.sram} B, EEPROM {fp.eeprom} B)")
@@ -174,7 +174,7 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
         files.update({k: v.encode() for k, v in emit_samples(images, labels_, source).items()})
         if settings.golden:
             expected = [run(m, images) for m in models]
-            storages = [compile_storage(m, st) for m, st in zip(models, settings.storages)]
+            storages = [compile_storage(st) for st in settings.storages]
             files.update({k: v.encode() for k, v in emit_golden(models, expected, storages).items()})
         log(f"nnmodel: embedded {len(images)} sample digits" + (" and golden logits" if settings.golden else ""))
     if files:
@@ -189,19 +189,19 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
 
 
 # ------------------------------------------------------------------------------------ SCons glue
-def _fail(env, message: str) -> None:
+def _fail(env: Any, message: str) -> None:
     sys.stderr.write(f"[nnmodel] error: {message}\n")
     env.Exit(1)
 
 
-def _options(env) -> dict[str, str]:
+def _options(env: Any) -> dict[str, str]:
     config = env.GetProjectConfig()
     section = "env:" + env["PIOENV"]
     names = [n for n in config.options(section) if n.startswith(PREFIX)]
     return {n[len(PREFIX):]: str(env.GetProjectOption(n)) for n in names}
 
 
-def scons_prebuild(env) -> None:
+def scons_prebuild(env: Any) -> None:
     """Called by extra_scripts/nnmodel_prebuild.py with PlatformIO's construction environment."""
     options = _options(env)
     if not options:
@@ -233,7 +233,7 @@ def scons_prebuild(env) -> None:
         env.BuildSources(str(build_dir / "nnrt_obj"), str(runtime / "src"))
 
 
-def _add_tasks(env, settings: Settings) -> None:
+def _add_tasks(env: Any, settings: Settings) -> None:
     """Project Tasks in VS Code (and `pio run -t NAME`): run nnmodel on this env's model."""
     from .cli import main
 
@@ -243,8 +243,8 @@ def _add_tasks(env, settings: Settings) -> None:
         shared = Path(env.subst("$PROJECT_DIR")).parent / "shared" / "mnist"
         data = shared if shared.is_dir() else None
 
-    def action(argv: list[str]):
-        def run(target, source, env):  # noqa: ARG001 - SCons action signature
+    def action(argv: list[str]) -> Callable[..., int]:
+        def run(target: Any, source: Any, env: Any) -> int:
             return main(argv)
         return run
 

@@ -24,7 +24,8 @@ class LayerProof:
 
     @property
     def headroom_bits(self) -> float:
-        """Unused int32 range of the accumulator (the product is kept near 2^31 on purpose: a larger M is more precise)."""
+        """Unused int32 range of the accumulator (the product is kept near 2^31 on purpose: a larger M is
+        more precise)."""
         return float(np.log2((ACC_MAX + 1) / max(self.acc_bound, 1)))
 
 

@@ -17,7 +17,7 @@ from .model import InputSpec, Model
 from .ops.activation import HARDTANH_SCALE, LUT_FUNCTIONS, lut_out_scale, make_lut
 from .quant import INPUT_MAX
 
-__all__ = ["FloatLayer", "quantize_model", "HARDTANH_SCALE", "LUT_FUNCTIONS", "lut_out_scale", "make_lut"]
+__all__ = ["HARDTANH_SCALE", "LUT_FUNCTIONS", "FloatLayer", "lut_out_scale", "make_lut", "quantize_model"]
 
 
 @dataclass

@@ -28,22 +28,23 @@ MARK = "nnmodel offline stand-in"  # in our package.json description
 
 
 def fail(msg):
-    sys.stderr.write("setup_offline: %s\n" % msg)
+    sys.stderr.write(f"setup_offline: {msg}\n")
     sys.exit(1)
 
 
 def check_python():
     try:
-        import SCons  # noqa: F401  pylint: disable=import-outside-toplevel
+        import SCons
         from platformio.dependencies import get_core_dependencies  # pylint: disable=import-outside-toplevel
     except ImportError as exc:
         fail("run me with the Python that runs PlatformIO, with scons installed "
-             "(pip install platformio==6.2.0 scons==4.11.1): %s" % exc)
+             f"(pip install platformio==6.2.0 scons==4.11.1): {exc}")
     want = get_core_dependencies()["tool-scons"]  # e.g. "~4.41101.0"
-    have = "4.%d%02d%02d.0" % tuple(int(p) for p in SCons.__version__.split(".")[:3])
+    major, minor, patch = (int(p) for p in SCons.__version__.split(".")[:3])
+    have = f"4.{major:d}{minor:02d}{patch:02d}.0"
     if want.lstrip("~^") != have:
-        fail("this PlatformIO wants tool-scons %s but pip SCons %s maps to %s; "
-             "install the matching scons" % (want, SCons.__version__, have))
+        fail(f"this PlatformIO wants tool-scons {want} but pip SCons {SCons.__version__} maps to {have}; "
+             "install the matching scons")
     return have
 
 
@@ -62,7 +63,7 @@ def main():
     if os.path.isfile(manifest):
         with open(manifest, encoding="utf-8") as fp:
             if MARK not in json.load(fp).get("description", ""):
-                print("setup_offline: %s is PlatformIO's own tool-scons; left alone" % dst)
+                print(f"setup_offline: {dst} is PlatformIO's own tool-scons; left alone")
                 return
     os.makedirs(dst, exist_ok=True)
     changed = False
@@ -86,8 +87,7 @@ def main():
         with open(piopm, "w", encoding="utf-8") as fp:
             json.dump(meta, fp)
         changed = True
-    print("setup_offline: tool-scons stand-in %s in %s"
-          % ("installed" if changed else "already up to date", dst))
+    print("setup_offline: tool-scons stand-in {} in {}".format("installed" if changed else "already up to date", dst))
 
 
 if __name__ == "__main__":

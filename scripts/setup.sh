@@ -11,7 +11,9 @@ if [ "${1:-test}" = test ]; then
   # the draw-a-digit browser test (tests/test_demo_browser.py): headless Chromium, its driver, a font
   APT_PACKAGES="$APT_PACKAGES chromium chromium-driver fonts-liberation"
 fi
-PY_PACKAGES="platformio==6.2.0 scons==4.11.1 pytest==9.0.3 hypothesis==6.155.2 pyserial==3.5 matplotlib==3.10.7 selenium==4.51.0"
+# The pinned Python packages are pyproject.toml's extras: pio (the main job), test (everything else).
+EXTRA=pio
+[ "${1:-test}" = test ] && EXTRA=test
 
 missing=""
 for pkg in $APT_PACKAGES; do
@@ -32,12 +34,12 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import nnmodel, numpy, pytest, platformio, matplotlib, selenium" 2>/dev/null \
-   || [ pyproject.toml -nt .venv/.nnmodel-installed ]; then
-  echo "[setup] installing nnmodel and pinned tools into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check $PY_PACKAGES
-  .venv/bin/pip install -q --disable-pip-version-check -e .
-  touch .venv/.nnmodel-installed
+installed=$(cat .venv/.nnmodel-installed 2>/dev/null || true)  # the extra installed last: pio or test
+if [ pyproject.toml -nt .venv/.nnmodel-installed ] || { [ "$EXTRA" = test ] && [ "$installed" != test ]; } \
+   || ! .venv/bin/python -c "import nnmodel, numpy, platformio" 2>/dev/null; then
+  echo "[setup] installing nnmodel and its pinned [$EXTRA] tools into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[$EXTRA]"
+  echo "$EXTRA" > .venv/.nnmodel-installed
 fi
 
 # PlatformIO: a project-local core dir holding our offline stand-ins (platformio/README.md).

@@ -1,4 +1,4 @@
-"""Add up the suites' reports (pytest JUnit XML, PlatformIO JSON) into one `N passed, N failed` line.
+"""Add up the suites' reports (pytest JUnit XML, PlatformIO JSON, static checks) into one `N passed, N failed` line.
 
 A suite that ran zero tests counts as a failure: PlatformIO reports a silent test program as
 SKIPPED with exit code 0, and an empty pytest run must not pass either.
@@ -12,8 +12,10 @@ from pathlib import Path
 
 
 def pytest_counts(path: Path) -> tuple[int, int, int]:
-    suite = ET.parse(path).getroot()
-    suite = suite.find("testsuite") if suite.tag == "testsuites" else suite
+    root = ET.parse(path).getroot()
+    suite = root.find("testsuite") if root.tag == "testsuites" else root
+    if suite is None:
+        raise ValueError(f"{path}: no testsuite element")
     total, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
     failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
     return total - failed - skipped, failed, skipped
@@ -44,9 +46,13 @@ def main(folder: str) -> int:
         rows.append((path.stem, *pytest_counts(path)))
     for path in sorted(Path(folder).glob("*.json")):
         rows.extend(pio_counts(path))
+    for path in sorted(Path(folder).glob("*.check")):  # a static check (ruff, mypy): "1 0" passed, "0 1" failed
+        p, f = map(int, path.read_text().split())
+        rows.append((path.stem, p, f, 0))
     empty = [name for name, p, f, _ in rows if p + f == 0]
     for name, p, f, s in rows:
-        print(f"  {name}: {p} passed, {f} failed" + (f", {s} skipped" if s else "") + ("  <- ran no test" if name in empty else ""))
+        print(f"  {name}: {p} passed, {f} failed" + (f", {s} skipped" if s else "")
+              + ("  <- ran no test" if name in empty else ""))
     passed = sum(r[1] for r in rows)
     failed = sum(r[2] for r in rows) + len(empty)
     print(f"{passed} passed, {failed} failed")

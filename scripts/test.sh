@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Run every test suite: pytest (Python side) and the PlatformIO C suites. Sets up what it needs.
+# Run every test suite: ruff and mypy, pytest (Python side) and the PlatformIO C suites. Sets up what it needs.
 # Ends with "N passed, N failed"; exits non-zero on any failure or on a suite that ran no test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test || exit 1
 reports=$(mktemp -d)
 status=0
+
+# Static checks, configured in pyproject.toml; each counts as one test in the summary.
+check() {
+  local name=$1; shift
+  echo "== $name"
+  if "$@"; then echo "1 0" > "$reports/$name.check"; else echo "0 1" > "$reports/$name.check"; status=1; fi
+}
+check ruff .venv/bin/ruff check nnmodel tests scripts extra_scripts platformio test
+check mypy .venv/bin/mypy
 
 echo "== pytest"
 .venv/bin/python -m pytest -p no:cacheprovider --junitxml="$reports/pytest.xml" "$@" || status=1

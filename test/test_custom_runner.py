@@ -73,7 +73,7 @@ class TimeLimitedReader(NativeTestOutputReader):
                 transport.kill()
             transport.close()
             raise UnitTestError(
-                "Test program killed after %g s (custom_test_timeout)" % self.timeout
+                f"Test program killed after {self.timeout:g} s (custom_test_timeout)"
             ) from None
         code = transport.get_returncode()
         transport.close()
@@ -83,13 +83,13 @@ class TimeLimitedReader(NativeTestOutputReader):
         if not suite.is_finished():
             hint = " (cycle limit or timeout: hang?)" if code == 124 else ""
             raise UnitTestError(
-                "Program exited with code %s%s before printing the Unity summary "
-                "line (UNITY_END)" % (code, hint)
+                f"Program exited with code {code}{hint} before printing the Unity summary "
+                "line (UNITY_END)"
             )
         failures = min(suite.get_status_nums(TestStatus.FAILED), 255)
         if code != failures:
             raise UnitTestError(
-                "Program exited with code %s after reporting %d failures" % (code, failures)
+                f"Program exited with code {code} after reporting {failures:d} failures"
             )
 
 

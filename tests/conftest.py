@@ -9,8 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers: randmodels, literal_reference
 
-from nnmodel.quantize import FloatLayer, quantize_model  # noqa: E402
-from nnmodel.model import Model  # noqa: E402
+from nnmodel.model import Model
+from nnmodel.quantize import FloatLayer, quantize_model
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_DIR = REPO.parent / "shared" / "mnist"
@@ -30,7 +30,8 @@ def small_rnn(seed: int = 0, name: str = "small_rnn", lut: bool = True) -> Model
         FloatLayer("rnn", {"w_ih": rng.normal(0, .3, (5, 28)), "w_hh": rng.normal(0, .3, (5, 5)),
                            "b": rng.normal(0, .1, 5)}, "hardtanh"),
         FloatLayer("rnn", {"w_ih": rng.normal(0, .3, (8, 5)), "w_hh": rng.normal(0, .3, (8, 8)),
-                           "b": rng.normal(0, .1, 8)}, "lut" if lut else "hardtanh", lut_function="tanh", lut_in_scale=4 / 128),
+                           "b": rng.normal(0, .1, 8)}, "lut" if lut else "hardtanh",
+                   lut_function="tanh", lut_in_scale=4 / 128),
         FloatLayer("dense", {"w": rng.normal(0, .3, (10, 8)), "b": rng.normal(0, .1, 10)}, "none"),
     ]
     return quantize_model(name, layers)

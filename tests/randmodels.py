@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnmodel.ops.activation import make_lut
 from nnmodel.model import RNN, Activation, Conv2D, Dense, InputSpec, MaxPool2D, Model
+from nnmodel.ops.activation import make_lut
 from nnmodel.proof import accumulator_bounds
 from nnmodel.quant import ACC_MAX, INPUT_MAX, MULT_MAX
 
@@ -231,8 +231,8 @@ def small_cnn(seed: int = 0, name: str = "small_cnn", bits: int = 4, per_channel
     """The shipped CNN's architecture through the float exporter (quantize_model): conv3x3 1->6 relu,
     maxpool 2, conv3x3 6->6 relu, maxpool 3, dense 54->10; int4 (or int8) weights. pin_extremes
     sets a few weights to the int4 minimum -8, which symmetric quantization never produces."""
-    from nnmodel.quantize import FloatLayer, quantize_model
     from nnmodel.proof import prove_no_overflow
+    from nnmodel.quantize import FloatLayer, quantize_model
 
     rng = np.random.default_rng(seed)
     layers = [

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from nnmodel.sim import avr_firmware as fw
 from nnmodel import load, reference
 from nnmodel.codegen.extras import emit_eeprom_writer
 from nnmodel.datasets import load_sample
+from nnmodel.sim import avr_firmware as fw
 from nnmodel.targets import TARGETS
 
 MODEL = REPO / "models" / "mnist_rnn_attiny85.nnm"

@@ -10,9 +10,9 @@ import pytest
 from conftest import small_mlp, small_rnn
 
 from nnmodel import save
+from nnmodel.cli import main
 from nnmodel.sim import rv32
 from nnmodel.sim.bench import file_digest
-from nnmodel.cli import main
 
 
 def nnmodel(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -61,7 +61,8 @@ def test_bench_prints_key_value_unit_and_writes_json(rnn_file: Path, tmp_path: P
     assert {"host.small_rnn.us_per_inference", "reference.small_rnn.images_per_second",
             "prebuild.regenerate_seconds", "prebuild.noop_seconds"} <= keys
     rv32_keys = {f"rv32imc_sim.small_rnn.{k}" for k in ("instructions_per_inference", "instructions_per_mac",
-                                                        "instructions_per_inference_worst", "instructions_per_mac_worst")}
+                                                        "instructions_per_inference_worst",
+                                                        "instructions_per_mac_worst")}
     rv32_keys |= {f"rv32imc.small_rnn.{k}" for k in ("inference_ram_bytes", "stack_bytes", "static_ram_bytes",
                                                      "flash_bytes")}
     assert {k for k in keys if k.startswith("rv32")} == (set() if rv32.missing_tools() else rv32_keys)
@@ -73,7 +74,8 @@ def test_bench_prints_key_value_unit_and_writes_json(rnn_file: Path, tmp_path: P
 @pytest.mark.parametrize("args, message", [
     (["info", "missing.nnm"], "missing.nnm: no such model file"),
     (["compile", "{bad}", "--out", "o"], "bad magic"),
-    (["compile", "{rnn}", "--target", "attiny85", "--storage", "flash", "--out", "o"], "AVR flash is --storage progmem"),
+    (["compile", "{rnn}", "--target", "attiny85", "--storage", "flash", "--out", "o"],
+     "AVR flash is --storage progmem"),
     (["verify", "{rnn}", "--data", "nowhere"], "nnmodel data mnist --dir"),
 ])
 def test_errors_are_one_line_without_traceback(tmp_path: Path, rnn_file: Path, args: list, message: str) -> None:

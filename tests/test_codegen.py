@@ -60,7 +60,8 @@ def test_random_conv_models_bit_identical(tmp_path: Path) -> None:
 def test_random_int4_dense_models_bit_identical(tmp_path: Path) -> None:
     """Dense-first and RNN models whose dense layers have packed int4 weights and shifted biases."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda s: _check_random(s, tmp_path / str(s), lambda r, name: random_model(r, name, int4=True)),
+        results = list(pool.map(lambda s: _check_random(s, tmp_path / str(s),
+                                                        lambda r, name: random_model(r, name, int4=True)),
                                  range(7000, 7000 + N_RANDOM_INT4)))
     assert sum(m for m, _ in results) == 0
 
@@ -114,8 +115,7 @@ def test_target_cnn_plan_and_ram() -> None:
     """conv1 reads only input rows/cols 0..23 (window ring of 3 previous rows), conv2 only 9x9 outputs
     (running: ring of 3 rows + 3x6 int16 maxima), int16 logits when proven; the RAM total counts every
     buffer."""
-    from nnmodel.plan import plan_conv
-    from nnmodel.plan import acc16, plan_buffers
+    from nnmodel.plan import acc16, plan_buffers, plan_conv
     model = small_cnn()
     s0, s1 = plan_conv(model)
     assert (s0.need_in, s0.need_out, s0.strategy, s0.ring_rows, s0.row_bytes) == ((24, 24), (11, 11), "window", 3, 24)
@@ -324,7 +324,8 @@ def test_generated_code_names_the_runtime_api_it_needs(tmp_path: Path) -> None:
                               capture_output=True, text=True)
 
     assert build(m.group(0)).returncode == 0
-    older, newer = build("/* nnmodel 0.1 had no version macro */"), build(f"#define NNRT_API_VERSION {RUNTIME_API_VERSION + 1}")
+    older, newer = (build("/* nnmodel 0.1 had no version macro */"),
+                    build(f"#define NNRT_API_VERSION {RUNTIME_API_VERSION + 1}"))
     assert older.returncode != 0 and newer.returncode != 0
     assert f"needs nnrt API version {RUNTIME_API_VERSION}; the nnrt.h found has version 1" in older.stderr
     assert (f"needs nnrt API version {RUNTIME_API_VERSION}; the nnrt.h found has a newer version "
@@ -351,7 +352,8 @@ def test_each_layer_is_marked_where_its_weights_start(tmp_path: Path) -> None:
 
 CROSS = {
     "avr": (["avr-gcc", "-mmcu=attiny85", "-Os"], "attiny85", ("eeprom", "progmem")),
-    "rv32": (["riscv64-unknown-elf-gcc", "-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs", "-O2"], "esp32c3", ("flash", "ram")),
+    "rv32": (["riscv64-unknown-elf-gcc", "-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs", "-O2"],
+             "esp32c3", ("flash", "ram")),
     "host": (["gcc", "-O2"], "native", ("ram", "eeprom")),
 }
 

@@ -15,8 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnmodel.datasets import (Dataset, download_mnist, load_idx_pair, load_mnist, load_sample, read_idx,
-                              read_mnist_csv, write_idx)
+from nnmodel.datasets import (
+    Dataset,
+    download_mnist,
+    load_idx_pair,
+    load_mnist,
+    load_sample,
+    read_idx,
+    read_mnist_csv,
+    write_idx,
+)
 from nnmodel.datasets import mnist as mnist_mod
 from nnmodel.datasets.download import MNIST_MD5
 from nnmodel.errors import NNModelError
@@ -29,7 +37,7 @@ def digits(n: int) -> tuple[np.ndarray, np.ndarray]:
     return RNG.integers(0, 256, (n, 28, 28), dtype=np.uint8), RNG.integers(0, 10, n, dtype=np.uint8)
 
 
-def raises(match: str):  # noqa: ANN201 - pytest's context manager type is private
+def raises(match: str):
     return pytest.raises(NNModelError, match=match)
 
 

@@ -14,9 +14,9 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -366,7 +366,8 @@ def esp32_generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def compile_firmware(compiler: list[str], generated: Path, *flags: str) -> subprocess.CompletedProcess:
     cmd = [*compiler, "-std=gnu++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-I", str(STUBS),
-           "-I", str(generated), "-I", str(REPO / "lib" / "nnrt" / "include"), "-I", str(REPO / "lib" / "nnweb" / "include"),
+           "-I", str(generated), "-I", str(REPO / "lib" / "nnrt" / "include"),
+           "-I", str(REPO / "lib" / "nnweb" / "include"),
            *flags, str(FIRMWARE)]
     return subprocess.run(cmd, capture_output=True, text=True)
 

@@ -17,8 +17,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -152,7 +152,8 @@ def test_traced_digits_are_classified_by_the_compiled_model(driver, server: str,
         assert pad.get_attribute("data-pointer") == ("touch" if k == TOUCH else "mouse")
         got = driver.execute_script(
             "const r = document.getElementById('result').dataset;"
-            "return {cls: +r.class, label: r.label, logits: JSON.parse(r.logits), shown: document.getElementById('digit').textContent,"
+            "return {cls: +r.class, label: r.label, logits: JSON.parse(r.logits),"
+            " shown: document.getElementById('digit').textContent,"
             " pixels: document.getElementById('seen').dataset.pixels,"
             " scores: [...document.querySelectorAll('#scores tr')].map(t => +t.dataset.score),"
             " top: document.querySelector('#scores tr.top').dataset.class}")
@@ -195,7 +196,8 @@ def test_clear_and_undo(driver, server: str) -> None:
     _wait(driver, "const r = document.getElementById('result').dataset; return r.state === 'done' && r.strokes === '1'")
     driver.find_element("id", "clear").click()
     state = driver.execute_script("return [document.getElementById('result').dataset.state,"
-                                  " document.getElementById('seen').dataset.pixels, document.getElementById('digit').textContent]")
+                                  " document.getElementById('seen').dataset.pixels,"
+                                  " document.getElementById('digit').textContent]")
     assert state == ["empty", "", "–"]
 
 
@@ -210,7 +212,7 @@ def test_malformed_requests_get_4xx(driver, server: str) -> None:
                        ["predict", {method: "GET"}],
                        ["nowhere", {method: "GET"}]];
         Promise.all(tries.map(([p, o]) => fetch(p, o).then(async r => [r.status, (await r.json()).error])))
-            .then(done, e => done(String(e)));"""
+            .then(done, e => done(String(e)));"""  # noqa: E501 (JS run as written: a split line would change the string)
     got = driver.execute_async_script(script)
     assert [s for s, _ in got] == [400, 415, 413, 405, 404], got
     assert all(isinstance(m, str) and m and "\n" not in m for _, m in got)

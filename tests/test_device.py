@@ -8,9 +8,9 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -195,7 +195,8 @@ CRC = binascii.crc_hqx(IMAGE, 0xFFFF)
 @pytest.mark.parametrize("frame, reply", [
     (b"CLASSIFY 783 %04x\n" % binascii.crc_hqx(IMAGE[:783], 0xFFFF) + IMAGE[:783],
      "err length payload of 783 bytes; this model takes 784 (28x28)"),
-    (b"CLASSIFY 784 %04x\n" % (CRC ^ 0x8000) + IMAGE, f"err checksum header says {CRC ^ 0x8000:04x}, payload has {CRC:04x}"),
+    (b"CLASSIFY 784 %04x\n" % (CRC ^ 0x8000) + IMAGE,
+     f"err checksum header says {CRC ^ 0x8000:04x}, payload has {CRC:04x}"),
     (b"CLASSIFY 784\n" + IMAGE, "err syntax expected CLASSIFY <bytes> <crc16 hex>; input dropped until a pause"),
     (b"CLASSIFY 99999 0000\n" + IMAGE, "err syntax expected CLASSIFY <bytes> <crc16 hex>; input dropped until a pause"),
     (bytes(range(256)) * 4, "err syntax non-text byte in a command line; input dropped until a pause"),

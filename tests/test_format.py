@@ -96,14 +96,17 @@ CASES = {
     "unknown layer": (lambda raw: _resave(raw, _set(["layers", 0, "type"], "gru")), "unknown layer type"),
     "labels count": (lambda raw: _resave(raw, _set(["labels"], ["a", "b"])), "labels"),
     "bad name": (lambda raw: _resave(raw, _set(["name"], "my model!")), "not a C identifier"),
-    "reserved name": (lambda raw: _resave(raw, _set(["name"], "nnrt")), r"name: 'nnrt' clashes with the runtime's nnrt.h"),
+    "reserved name": (lambda raw: _resave(raw, _set(["name"], "nnrt")),
+                      r"name: 'nnrt' clashes with the runtime's nnrt.h"),
     "a generated file's name": (lambda raw: _resave(raw, _set(["name"], "nnmodel_samples")),
                                 r"'nnmodel_samples' clashes with the generated nnmodel.h and nnmodel_\* files"),
-    "a C header's name": (lambda raw: _resave(raw, _set(["name"], "StdInt")), r"clashes with the C library header stdint.h"),
+    "a C header's name": (lambda raw: _resave(raw, _set(["name"], "StdInt")),
+                          r"clashes with the C library header stdint.h"),
     "negative scale": (lambda raw: _resave(raw, _set(["input", "scale"], -1.0)), "input.scale"),
     "missing field": (lambda raw: _resave(raw, lambda h, d: h.pop("labels")), "labels: missing"),
     "overflowing accumulator": (lambda raw: _resave(raw, _grow_weights), "accumulator can reach"),
-    "not json": (lambda raw: raw[:16] + b"{" * (struct.unpack_from("<I", raw, 12)[0]) + raw[16 + struct.unpack_from("<I", raw, 12)[0]:], None),
+    "not json": (lambda raw: raw[:16] + b"{" * (struct.unpack_from("<I", raw, 12)[0])
+                             + raw[16 + struct.unpack_from("<I", raw, 12)[0]:], None),
 }
 
 
@@ -186,10 +189,12 @@ def _set_w_q(value, layer=0):
 
 # mutation of small_cnn's file -> expected message (every refusal names its field)
 CNN_CASES = {
-    "conv in_shape mismatch": (_set(["layers", 0, "in_shape"], [27, 28, 1]), r"layers\[0\].in_shape: \[27, 28, 1\], but"),
+    "conv in_shape mismatch": (_set(["layers", 0, "in_shape"], [27, 28, 1]),
+                               r"layers\[0\].in_shape: \[27, 28, 1\], but"),
     "conv in_shape malformed": (_set(["layers", 0, "in_shape"], [28, 28]), r"layers\[0\].in_shape: .* is not \[h, w"),
     "conv in_shape not ints": (_set(["layers", 0, "in_shape"], [28, 28, True]), r"layers\[0\].in_shape"),
-    "second conv in_shape": (_set(["layers", 2, "in_shape"], [13, 13, 5]), r"layers\[2\].in_shape: .*gives \[13, 13, 6\]"),
+    "second conv in_shape": (_set(["layers", 2, "in_shape"], [13, 13, 5]),
+                             r"layers\[2\].in_shape: .*gives \[13, 13, 6\]"),
     "kernel zero": (_set(["layers", 0, "kernel"], 0), r"layers\[0\].kernel: 0 is outside 1..7"),
     "kernel too big": (_set(["layers", 0, "kernel"], 8), r"layers\[0\].kernel: 8 is outside"),
     "kernel larger than map": (lambda h, d: (_set(["layers", 0, "kernel"], 5)(h, d), _set(["input", "rows"], 4)(h, d),
@@ -199,13 +204,15 @@ CNN_CASES = {
     "pool size zero": (_set(["layers", 1, "size"], 0), r"layers\[1\].size: 0 is outside"),
     "pool larger than map": (_set(["layers", 3, "size"], 12), r"layers\[3\].size: 12 is larger than the 11x11 input"),
     "pool in_shape": (_set(["layers", 1, "in_shape"], [26, 26, 5]), r"layers\[1\].in_shape"),
-    "dense after pool": (_set(["layers", 4, "in_features"], 55), r"layers\[4\].in_features: 55, but the previous layer gives 54"),
+    "dense after pool": (_set(["layers", 4, "in_features"], 55),
+                         r"layers\[4\].in_features: 55, but the previous layer gives 54"),
     "int4 weight out of range": (_set_w_q(9), r"tensors\[layers.0.w_q\]: values must be in -8..7 for weight_bits 4"),
     "int4 weight below range": (_set_w_q(-9, 4), r"tensors\[layers.4.w_q\]: values must be in -8..7"),
     "weight_bits 5": (_set(["layers", 0, "weight_bits"], 5), r"layers\[0\].weight_bits: 5; supported: 8, 4"),
     "conv weight_bits missing": (lambda h, d: h["layers"][0].pop("weight_bits"), r"layers\[0\].weight_bits: missing"),
     "dense weight_bits 2": (_set(["layers", 4, "weight_bits"], 2), r"layers\[4\].weight_bits: 2"),
-    "conv lut": (_set(["layers", 0, "activation", "kind"], "lut"), r"layers\[0\].activation.kind: lut; a conv2d layer takes"),
+    "conv lut": (_set(["layers", 0, "activation", "kind"], "lut"),
+                 r"layers\[0\].activation.kind: lut; a conv2d layer takes"),
     "conv none": (_set(["layers", 2, "activation", "kind"], "none"), r"layers\[2\].activation.kind: none; a conv2d"),
     "pool last": (lambda h, d: h["layers"].pop(), r"layers\[3\].type: a maxpool2d layer cannot be the last"),
     "conv tensor shape": (_set(["tensors", "layers.2.w_q", "shape"], [6, 3, 3, 5]), r"tensors\[layers.2.w_q\]: shape"),

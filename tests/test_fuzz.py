@@ -481,7 +481,7 @@ def check_one(path: Path, data: bytes, family: str) -> tuple[str, str]:
         if type(exc) is not NNModelError or not msg.startswith(str(path)) or "\n" in msg or "\r" in msg:
             return Outcome.CRASH, f"bad message {msg!r}"
         outcome, detail = Outcome.REFUSED, msg
-    except BaseException as exc:  # noqa: BLE001 - every other exception is the bug being hunted
+    except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
         return Outcome.CRASH, f"{type(exc).__name__}: {str(exc)[:200]}"
@@ -493,7 +493,7 @@ def check_one(path: Path, data: bytes, family: str) -> tuple[str, str]:
         except NNModelError as exc:
             if "\n" in str(exc):
                 return Outcome.CRASH, f"multi-line message after load: {str(exc)!r}"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return Outcome.CRASH, f"loaded, then {type(exc).__name__}: {str(exc)[:200]}"
         if family in MUST_REFUSE:
             return Outcome.CRASH, "loaded a file that must be refused"
@@ -656,7 +656,7 @@ class _FakeEnv:
     def __getitem__(self, key: str) -> str:
         return {"PIOENV": "fuzz"}[key]
 
-    def GetProjectConfig(self):  # noqa: N802 - SCons/PlatformIO names
+    def GetProjectConfig(self):
         options = self.options
 
         class Config:
@@ -664,19 +664,19 @@ class _FakeEnv:
                 return ["platform"] + [f"custom_nnmodel_{k}" for k in options]
         return Config()
 
-    def GetProjectOption(self, name: str) -> str:  # noqa: N802
+    def GetProjectOption(self, name: str) -> str:
         return self.options[name[len("custom_nnmodel_"):]]
 
     def subst(self, text: str) -> str:
         return {"$PROJECT_DIR": str(self.project), "$BUILD_DIR": str(self.project / ".pio" / "build")}[text]
 
-    def IsIntegrationDump(self) -> bool:  # noqa: N802
+    def IsIntegrationDump(self) -> bool:
         return False
 
-    def PioPlatform(self):  # noqa: N802
+    def PioPlatform(self):
         return type("Platform", (), {"name": "native"})()
 
-    def Exit(self, code: int) -> None:  # noqa: N802
+    def Exit(self, code: int) -> None:
         self.exit_code = code
 
 

@@ -15,11 +15,11 @@ import pytest
 from conftest import MNIST_DIR, small_rnn
 
 from nnmodel import load, save
-from nnmodel.sim import avr_firmware, rv32
-from nnmodel.sim.bench import MODELS_KEY, file_digest
 from nnmodel.cli import main
 from nnmodel.report import CARD, MARKER
 from nnmodel.report.plots import plot_list
+from nnmodel.sim import avr_firmware, rv32
+from nnmodel.sim.bench import MODELS_KEY, file_digest
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = sorted((REPO / "models").glob("*.nnm"))

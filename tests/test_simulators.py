@@ -1,8 +1,8 @@
 """Random models on the real instruction sets: ATtiny85 in simavr, RV32IMC in QEMU, vs the reference.
 
 The AVR build takes kernel paths (register-level EEPROM reads, shift-add multiply, the int4 conv
-kernel in assembly) that no host test compiles; RV32 checks the portable kernels with a 32-bit int and picolibc. CI installs both
-toolchains (scripts/setup.sh); a missing one fails the test rather than skipping it.
+kernel in assembly) that no host test compiles; RV32 checks the portable kernels with a 32-bit int
+and picolibc. CI installs both toolchains (scripts/setup.sh); a missing one fails the test rather than skipping it.
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from conftest import REPO
 from randmodels import random_conv_model, random_images, random_model
 
 from nnmodel import NNModelError, reference
-from nnmodel.sim import rv32
 from nnmodel.codegen import compile_model
 from nnmodel.paths import runtime_sources
+from nnmodel.sim import rv32
 
 PLATFORMS = REPO / "platformio" / "platforms"
 RUNTIME_SOURCES = [str(p) for p in runtime_sources(asm=True)]  # the AVR asm kernel too

@@ -47,10 +47,11 @@ class _Emitter:
         """The runtime API version this code needs, and an #error naming both versions on a mismatch."""
         v, h = RUNTIME_API_VERSION, f"{self.p}.h"
         fix = "build with the lib/nnrt of the nnmodel that generated it, or regenerate it with this runtime's nnmodel"
-        lines = [f"/* The lib/nnrt kernel API this code calls (NNRT_API_VERSION of nnrt.h). */",
+        lines = ["/* The lib/nnrt kernel API this code calls (NNRT_API_VERSION of nnrt.h). */",
                  f"#define {self.P}_NNRT_API_VERSION {v}",
                  "#if !defined(NNRT_API_VERSION)",
-                 f'#error "{h} needs nnrt API version {v}; the nnrt.h found has version 1 (no NNRT_API_VERSION): {fix}"']
+                 f'#error "{h} needs nnrt API version {v}; the nnrt.h found has version 1 '
+                 f'(no NNRT_API_VERSION): {fix}"']
         for old in range(2, v):
             lines += [f"#elif NNRT_API_VERSION == {old}",
                       f'#error "{h} needs nnrt API version {v}; the nnrt.h found has version {old} '
@@ -139,7 +140,8 @@ nnrt_status_t {p}_check(void);
         lines += [f"#define nnmodel_{f} {p}_{f}" for f in ("begin", "feed_row", "finish", "logit", "classify", "check")]
         if self.storage == "eeprom":
             lines.append(f"#define nnmodel_image {p}_image")
-        return f"""{self.banner()}/* Model-independent names for the one model of this build, so firmware needs no model name. */
+        intro = "/* Model-independent names for the one model of this build, so firmware needs no model name. */"
+        return f"""{self.banner()}{intro}
 #ifndef NNMODEL_H
 #define NNMODEL_H
 

@@ -19,7 +19,7 @@ from .. import ops
 from ..model import Model
 from ..ops.weighted import bias_encoding, bias_width, pack_int4
 
-__all__ = ["LayerLayout", "Layout", "lay_out", "bias_encoding", "bias_width", "pack_int4"]
+__all__ = ["LayerLayout", "Layout", "bias_encoding", "bias_width", "lay_out", "pack_int4"]
 
 
 @dataclass

@@ -5,9 +5,9 @@ import argparse
 from pathlib import Path
 
 from .. import load
-from ..sim.bench import PRODUCERS, run_all, train_figures
 from ..errors import NNModelError
 from ..paths import repo_root
+from ..sim.bench import PRODUCERS, run_all, train_figures
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,9 +7,10 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 from .. import load
 from ..errors import NNModelError
@@ -43,7 +44,7 @@ def _default_model() -> Path:
 @contextmanager
 def _sigterm_stops() -> Iterator[None]:
     """`kill PID` stops the server like Ctrl-C does: temp files removed, exit status 0."""
-    def stop(signum, frame):  # noqa: ARG001 - signal handler signature
+    def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
         yield

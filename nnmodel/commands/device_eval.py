@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyACM0, /dev/ttyUSB0, COM5")
     add_digit_options(p)
     p.add_argument("--model", metavar="FILE",
-                   help="the .nnm the firmware was built from (default: models/NAME.nnm for the NAME the device reports)")
+                   help="the .nnm the firmware was built from "
+                        "(default: models/NAME.nnm for the NAME the device reports)")
     p.add_argument("--ignore-hash", action="store_true",
                    help="compare even when the device runs another model hash (lists the differences)")
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default %(default)s)")

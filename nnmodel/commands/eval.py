@@ -46,6 +46,7 @@ def load_digits(args: argparse.Namespace) -> tuple[Dataset, np.ndarray, np.ndarr
 def run(args: argparse.Namespace) -> int:
     data, images, labels = load_digits(args)
     model = load(args.model)
-    ev = evaluate(model, images, labels, engine=args.engine, source=f"{data.source} ({args.split}, {len(labels)} digits)")
+    ev = evaluate(model, images, labels, engine=args.engine,
+                  source=f"{data.source} ({args.split}, {len(labels)} digits)")
     print(format_report(ev, title=f"model {model.name} ({args.model})"))
     return 0

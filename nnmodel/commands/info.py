@@ -31,8 +31,10 @@ def describe(model: Model) -> list[str]:
     computed = computed_macs(model)
     lines += [f"parameters: {model.parameter_count()}",
               f"MACs per inference: {model.macs()}"
-              + (f" ({computed} computed: conv outputs no pool window reads are skipped)" if computed != model.macs() else ""),
-              f"payload: {len(layout.payload)} B (weights, biases, multipliers, tables); hash 0x{layout.model_hash:08x}",
+              + (f" ({computed} computed: conv outputs no pool window reads are skipped)"
+                 if computed != model.macs() else ""),
+              f"payload: {len(layout.payload)} B (weights, biases, multipliers, tables); "
+              f"hash 0x{layout.model_hash:08x}",
               "bytes per storage kind:"]
     for storage in ("ram", "flash", "progmem", "eeprom"):
         fp = footprint(model, layout, storage)

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 import hashlib
 import re
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from .. import __version__, load, reference
 from ..datasets import load_mnist
 from ..errors import NNModelError
 from ..fileformat import SUFFIX, save
+from ..model import Model
 from ..names import name_problem
 from ..train import TrainConfig, parse_arch, parse_augment, train
 from ..train.optim import SCHEDULES
@@ -153,14 +154,15 @@ def _check_args(args: argparse.Namespace) -> None:
                            "or keep a split")
 
 
-def _progress(epochs: int, quiet: bool):
+def _progress(epochs: int, quiet: bool) -> Callable[[EpochStats], None]:
     def show(s: EpochStats) -> None:
         if quiet:
             return
         if s.val_float is None:
             val = "no validation (final fit)"
         else:
-            val = f"val {s.val_float:6.2%} float" + (f" {s.val_int:6.2%} int" if s.val_int is not None else " (float phase)")
+            val = f"val {s.val_float:6.2%} float" + (f" {s.val_int:6.2%} int" if s.val_int is not None
+                                                     else " (float phase)")
         print(f"epoch {s.epoch:>{len(str(epochs))}}/{epochs}  loss {s.loss:.4f}  train {s.train_acc:6.2%}  {val}"
               f"  lr {s.lr:.2e}  {s.seconds:.1f}s", file=sys.stderr, flush=True)
     return show
@@ -194,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     holdout = {"split_seed": cfg.holdout_seed, "val_split": args.val_split, "digits": len(labels)}
     teacher = _teacher(args.teacher, images, labels, holdout) if args.teacher else None
     if not args.quiet:
-        n_val = int(round(len(labels) * args.val_split))
+        n_val = round(len(labels) * args.val_split)
         print(f"training {args.arch} on {len(labels) - n_val} digits of {data.source} ({n_val} held out for "
               f"validation), {args.epochs} epochs, seed {args.seed}", file=sys.stderr, flush=True)
     with blas_threads(args.threads):
@@ -255,7 +257,7 @@ def _teacher(paths: str, images: np.ndarray, labels: np.ndarray, holdout: dict) 
     return logits
 
 
-def _test_accuracy(model, data_dir: str) -> float | None:
+def _test_accuracy(model: Model, data_dir: str) -> float | None:
     """Integer accuracy on the test split, recorded only (selection already happened on validation)."""
     try:
         test = load_mnist(data_dir, "test")

@@ -7,7 +7,7 @@ import json
 import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import NNModelError
 from .native import NativeSite, Request, Response
@@ -79,7 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
         text = " ".join(str(message or self.responses.get(code, ("error",))[0]).split())
         self._send(Response(code, "application/json", json.dumps({"error": text}).encode()))
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         if self.server.log is not None:
             self.server.log(format % args)
 
@@ -98,7 +98,7 @@ class DemoServer(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://{HOST}:{self.server_address[1]}/"
 
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001 - socketserver's signature
+    def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up mid-answer is one log line, not a traceback."""
         exc = sys.exc_info()[1]
         if self.log is not None:

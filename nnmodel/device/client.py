@@ -8,9 +8,10 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from ..codegen.image import crc16
 from ..errors import NNModelError

@@ -32,5 +32,22 @@ def kinds() -> list[str]:
     return list(REGISTRY)
 
 
-__all__ = ["REGISTRY", "get", "op_of", "kinds", "Op", "Layer", "Dense", "RNN", "Conv2D", "MaxPool2D",
-           "VECTOR", "SEQUENCE", "MAP", "adapt", "adapt_back", "adapt_shape", "input_shape"]
+__all__ = [
+    "MAP",
+    "REGISTRY",
+    "RNN",
+    "SEQUENCE",
+    "VECTOR",
+    "Conv2D",
+    "Dense",
+    "Layer",
+    "MaxPool2D",
+    "Op",
+    "adapt",
+    "adapt_back",
+    "adapt_shape",
+    "get",
+    "input_shape",
+    "kinds",
+    "op_of",
+]

@@ -74,7 +74,7 @@ class Conv2D:
 
 def im2col(x: np.ndarray, k: int) -> np.ndarray:
     """[N, h, w, c] -> [N, h-k+1, w-k+1, k*k*c]: each output position's patch, ordered (dy, dx, c)."""
-    n, h, w, c = x.shape
+    _n, h, w, _c = x.shape
     oh, ow = h - k + 1, w - k + 1
     return np.concatenate([x[:, dy:dy + oh, dx:dx + ow, :] for dy in range(k) for dx in range(k)], axis=3)
 
@@ -107,7 +107,7 @@ class Conv2DOp(WeightedOp):
     clips_weight = True
     placement = "conv2d layers must come first (they consume the image)"
     c_headers = ("nnrt/ops/conv2d.h",)
-    FIELDS = {
+    FIELDS: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
         "w": ("float32", ("out", "k", "k", "cin")),
         "b": ("float32", ("out",)),
         "w_q": ("int8", ("out", "k", "k", "cin")),

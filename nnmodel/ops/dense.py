@@ -69,7 +69,7 @@ class DenseOp(WeightedOp):
     clips_weight = True
     takes_dropout = True
     c_headers = ("nnrt/ops/dense.h", "nnrt/ops/activation.h")
-    FIELDS = {
+    FIELDS: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
         "w": ("float32", ("out", "in")),
         "b": ("float32", ("out",)),
         "w_q": ("int8", ("out", "in")),
@@ -178,9 +178,6 @@ class DenseOp(WeightedOp):
     # ------------------------------------------------------------------------------ description
     def summary(self, layer: Dense) -> str:
         return f"dense {layer.in_features}->{layer.out_features}"
-
-    def c_word(self, layer: Dense) -> str:
-        return f"dense:{layer.in_features}->{layer.outputs}" + self.act_word(layer)
 
     def card_row(self, layer: Dense) -> tuple[str, str, str, str, int]:
         return ("dense", f"{layer.in_features} → {layer.out_features}", layer.activation.kind,

@@ -59,7 +59,7 @@ class RNNOp(WeightedOp):
     out_form = SEQUENCE
     placement = "RNN layers must come first (they consume the input rows)"
     c_headers = ("nnrt/ops/dense.h", "nnrt/ops/activation.h")
-    FIELDS = {
+    FIELDS: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
         "w_ih": ("float32", ("out", "in")),
         "w_hh": ("float32", ("out", "out")),
         "b": ("float32", ("out",)),
@@ -214,9 +214,6 @@ class RNNOp(WeightedOp):
     # ------------------------------------------------------------------------------ description
     def summary(self, layer: RNN) -> str:
         return f"rnn {layer.in_features}->{layer.units}"
-
-    def c_word(self, layer: RNN) -> str:
-        return f"rnn:{layer.in_features}->{layer.outputs}" + self.act_word(layer)
 
     def card_row(self, layer: RNN) -> tuple[str, str, str, str, int]:
         return ("RNN (Elman)", f"{layer.in_features} per row → {layer.units}", layer.activation.kind,

@@ -14,8 +14,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import NNModelError
-from ..quant import (MULT_MAX, SHIFT_MAX, WEIGHT_BITS, choose_multiplier, coarse_bias, quantize_symmetric,
-                     weight_qmax, weight_range)
+from ..quant import (
+    MULT_MAX,
+    SHIFT_MAX,
+    WEIGHT_BITS,
+    choose_multiplier,
+    coarse_bias,
+    quantize_symmetric,
+    weight_qmax,
+    weight_range,
+)
 from .activation import HARDTANH_SCALE, RANGES, Activation, lut_out_scale, make_lut
 from .base import Op
 
@@ -342,3 +350,6 @@ class WeightedOp(Op):
 
     def act_word(self, layer: Any) -> str:
         return f":{layer.activation.kind}" + (":w4" if self.bits(layer) == 4 else "")
+
+    def c_word(self, layer: Any) -> str:
+        return f"{self.kind}:{layer.in_features}->{layer.outputs}" + self.act_word(layer)

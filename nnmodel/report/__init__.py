@@ -87,7 +87,8 @@ def _draw(plot: plots.Plot, model: Model, digits: Digits, ev: Evaluation, title:
         pick = pick_examples(ev.labels, plots.FEATURE_DIGITS)
         trace = []
         reference.run(model, digits.images[pick], trace=trace)
-        return plots.feature_maps(plot, model, digits.images[pick], ev.labels[pick], trace[:len(model.leading(ops.MAP))])
+        return plots.feature_maps(plot, model, digits.images[pick], ev.labels[pick],
+                                  trace[:len(model.leading(ops.MAP))])
     raise AssertionError(plot.file)
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, ops
-from ..sim.bench import attiny85_samples, file_digest
 from ..codegen.layout import lay_out
 from ..commands.info import describe
 from ..evaluate import Evaluation
 from ..model import Model
+from ..sim.bench import attiny85_samples, file_digest
 from .measure import BenchFigures, StaticFootprint
 from .plots import Plot
 
@@ -120,7 +120,8 @@ def _speed(inp: CardInputs) -> list[str]:
         out.append(f"| RV32IMC instructions per inference (mean, 500 test digits; QEMU) | {_n(instr.value)} "
                    + (f"({per_mac.value:g} per MAC)" if per_mac else "") + f" | `{instr.key}` |")
         if worst:
-            out.append(f"| RV32IMC instructions, all-255 image (no pixel skipped) | {_n(worst.value)} | `{worst.key}` |")
+            out.append(f"| RV32IMC instructions, all-255 image (no pixel skipped) | {_n(worst.value)} "
+                       f"| `{worst.key}` |")
     else:
         out.append("| RV32IMC instructions per inference | not measured | |")
     out += ["", f"MACs per inference: {inp.model.macs():,}."]
@@ -146,8 +147,8 @@ def model_card(inp: CardInputs) -> str:
              "(weights, biases, multipliers, tables)",
              f"- MACs per inference: {model.macs():,}", "",
              "## Architecture", ""] + _layer_rows(model)
-    lines += ["", "<details><summary><code>nnmodel info</code></summary>", "", "```"] + describe(model) + ["```",
-                                                                                                         "</details>", ""]
+    lines += (["", "<details><summary><code>nnmodel info</code></summary>", "", "```"] + describe(model)
+              + ["```", "</details>", ""])
     lines += _accuracy(inp) + [""] + _footprint(inp) + [""] + _speed(inp) + _notes(inp)
     if prov.get("command"):
         lines += ["", "## Training", "", f"Produced by: `{prov['command']}`"]

@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..sim.bench import BenchContext, Figure, attiny85_figures, read_results, rv32_figures
 from ..codegen import check_fit, footprint
 from ..codegen.layout import lay_out
 from ..datasets import load_sample
 from ..errors import NNModelError
 from ..model import Model
+from ..sim.bench import BenchContext, Figure, attiny85_figures, read_results, rv32_figures
 from ..targets import TARGETS
 
 

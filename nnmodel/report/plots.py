@@ -28,7 +28,7 @@ MAX_CHANNELS = 12  # feature-map columns per layer
 FIRST_LAYER_UNITS = 32  # dense-first models: receptive fields shown
 
 
-def _matplotlib():
+def _matplotlib() -> tuple[Any, Any]:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -94,8 +94,8 @@ def plot_list(model: Model) -> list[Plot]:
     if front_rnn:
         plots.append(Plot("rnn_hidden_state.png", 250 + 420 * (len(front_rnn) + 1), 260 * HIDDEN_DIGITS,
                           "The RNN reading each digit row by row: its hidden state after each row (one heat-map "
-                          "row per unit), and the logits the head would output if the image stopped there (white dots: its "
-                          "choice after each row)."))
+                          "row per unit), and the logits the head would output if the image stopped there "
+                          "(white dots: its choice after each row)."))
     elif front_conv:
         cols = 1 + min(MAX_CHANNELS, max(layer_channels(c) for c in front_conv))
         plots.append(Plot("feature_maps.png", 110 * cols, (110 * len(front_conv) + 30) * FEATURE_DIGITS,

@@ -51,7 +51,8 @@ def source_dir(firmware: str = "attiny85") -> Path:
 
 def generate(model: Path, out_dir: Path, **options: str) -> Path:
     """The pre-build's output for an ATtiny85 env with the model in EEPROM (plus custom_nnmodel_* options)."""
-    from ..prebuild import Settings, generate as prebuild_generate
+    from ..prebuild import Settings
+    from ..prebuild import generate as prebuild_generate
 
     opts = {"model": str(model), "target": "attiny85", "storage": "eeprom", **options}
     prebuild_generate(Settings.parse(opts, Path("."), "attiny85"), opts, out_dir, lambda _: None)

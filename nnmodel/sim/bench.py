@@ -14,9 +14,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -89,7 +90,8 @@ def prebuild_figures(ctx: BenchContext) -> Iterator[Figure]:
     if not ctx.paths:
         return
     path = max(ctx.paths, key=lambda p: p.stat().st_size)
-    regenerate, noop = [], []
+    regenerate: list[float] = []
+    noop: list[float] = []
     for _ in range(RUNS):
         with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
             for runs in (regenerate, noop):  # first run generates, the second finds it up to date
@@ -142,8 +144,8 @@ def attiny85_figures(ctx: BenchContext) -> Iterator[Figure]:
     of app_classify over ATTINY85_DIGITS streamed test digits (cycles do not depend on the clock;
     divide by 16.5 for microseconds on a Digispark).
     """
-    from . import avr_firmware as fw
     from ..errors import NNModelError
+    from . import avr_firmware as fw
 
     why = fw.missing_tool()
     if why:
@@ -220,7 +222,8 @@ def rv32_figures(ctx: BenchContext) -> Iterator[Figure]:
             yield Figure(f"rv32imc.{key}.stack_bytes", run.stack, "bytes")
             differ = int((run.logits != reference.run(model, ctx.images)).any(axis=1).sum())
             if differ:
-                ctx.note(f"# rv32imc_sim.{key}: logits differ from nnmodel.reference on {differ} of {len(ctx.images)} digits")
+                ctx.note(f"# rv32imc_sim.{key}: logits differ from nnmodel.reference on {differ} of "
+                         f"{len(ctx.images)} digits")
         yield Figure(f"rv32imc.{key}.static_ram_bytes", memory.static_ram, "bytes")
         yield Figure(f"rv32imc.{key}.flash_bytes", memory.flash, "bytes")
 
@@ -262,7 +265,8 @@ def read_results(path: Path, key: str, model_path: Path) -> list[Figure]:
         figures = [Figure(str(v["key"]), float(v["value"]), str(v["unit"])) for k, v in results.items()
                    if k != MODELS_KEY and f".{key}." in k]
     except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
-        raise NNModelError(f"{path}: not a results file of `nnmodel bench` ({exc}); run nnmodel bench --out {path}") from None
+        raise NNModelError(f"{path}: not a results file of `nnmodel bench` ({exc}); "
+                           f"run nnmodel bench --out {path}") from None
     if recorded != file_digest(model_path):
         raise NNModelError(f"{path}: holds no figures of {model_path} as it is now (model {key} "
                            f"{'changed since' if recorded else 'not in'} that run); rerun nnmodel bench")

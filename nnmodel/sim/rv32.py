@@ -125,7 +125,8 @@ def build(model: Model, workdir: Path, images: np.ndarray, labels: np.ndarray, s
              "bench.o": Path(__file__).with_name("rv32_bench.c")}
     units.update({f"nnrt_{src.stem}.o": src for src in runtime_sources()})
     for obj, src in units.items():
-        run_compiler([GCC, *CFLAGS, "-I", str(gen), "-I", str(rt / "include"), "-c", str(src), "-o", str(workdir / obj)],
+        run_compiler([GCC, *CFLAGS, "-I", str(gen), "-I", str(rt / "include"), "-c", str(src),
+                      "-o", str(workdir / obj)],
                      f"{model.name}: the RV32 compiler failed on {src.name}")
     elf, map_file = workdir / "bench.elf", workdir / "bench.map"
     run_compiler([GCC, *LDFLAGS, f"-Wl,-Map={map_file}", *(str(workdir / o) for o in units), "-o", str(elf)],
@@ -134,7 +135,8 @@ def build(model: Model, workdir: Path, images: np.ndarray, labels: np.ndarray, s
     return Rv32Build(elf, map_file, model.n_classes, objects)
 
 
-_ENTRY = re.compile(r"^ (?P<name>[.\w]\S*|COMMON)?\s+0x(?P<addr>[0-9a-fA-F]+)\s+0x(?P<size>[0-9a-fA-F]+)\s+(?P<file>\S.*)$")
+_ENTRY = re.compile(r"^ (?P<name>[.\w]\S*|COMMON)?\s+0x(?P<addr>[0-9a-fA-F]+)\s+0x(?P<size>[0-9a-fA-F]+)"
+                    r"\s+(?P<file>\S.*)$")
 
 
 def map_memory(map_text: str, objects: tuple[str, ...]) -> Memory:

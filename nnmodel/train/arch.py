@@ -14,8 +14,8 @@ ACT is relu, hardtanh or tanh (tanh runs as a 256-entry LUT in the integer model
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 import re
+from dataclasses import dataclass
 
 from ..errors import NNModelError
 
@@ -149,6 +149,7 @@ def _parse_cnn(text: str, act: str, body: str) -> Arch:
         else:
             if not layers:
                 raise fail("the first layer after the image size must be a conv (cN)")
+            assert pool is not None
             spec = LayerSpec("maxpool2d", 0, 0, "none", in_shape=shape, size=int(pool[1]))
             if spec.size < 2:
                 raise fail(f"{tok!r}: a pool window must be at least 2")

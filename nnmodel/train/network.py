@@ -23,7 +23,7 @@ from ..ops.activation import HARDTANH_SCALE, lut_out_scale
 from ..ops.base import TrainStep
 from ..quant import INPUT_MAX, weight_qmax
 from ..quantize import FloatLayer, quantize_model
-from .arch import Arch
+from .arch import Arch, LayerSpec
 
 LUT_IN_SCALE = 4.0 / 128.0  # the tanh table covers [-4, 4): tanh(4) = 0.9993
 
@@ -51,7 +51,7 @@ class Network:
 
     @classmethod
     def create(cls, arch: Arch, rng: np.random.Generator, input_mean: float = 0.0,
-               input_std: float = 1.0, init_ih: float = 0.0, weight_bits: int = 8) -> "Network":
+               input_std: float = 1.0, init_ih: float = 0.0, weight_bits: int = 8) -> Network:
         params = [_op(spec).init_params(spec, rng, init_ih) for spec in arch.layers]
         scales = []
         for spec in arch.layers:
@@ -202,7 +202,7 @@ class Network:
     # ------------------------------------------------------------------------------ backward
     def backward(self, d_logits: np.ndarray, cache: Cache) -> list[dict[str, np.ndarray]]:
         """Gradients of the loss for every parameter, given dLoss/dlogits (as returned by forward)."""
-        grads: list[dict[str, np.ndarray]] = [dict() for _ in self.params]
+        grads: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         d = d_logits
         for i in range(len(self.arch.layers) - 1, -1, -1):
             spec, entry = self.arch.layers[i], cache.per_layer[i]
@@ -218,13 +218,13 @@ class Network:
         return grads
 
 
-def _op(spec) -> ops.Op:
+def _op(spec: LayerSpec) -> ops.Op:
     op = ops.get(spec.kind)
     assert op is not None, spec.kind
     return op
 
 
-def distill_xent(logits: np.ndarray, labels: np.ndarray, teacher: np.ndarray, weight: float,
+def distill_xent(logits: np.ndarray, labels: np.ndarray, teacher: np.ndarray | None, weight: float,
                  temperature: float) -> tuple[float, np.ndarray]:
     """(1 - weight)·CE(labels) + weight·T²·CE(softmax(teacher/T), softmax(logits/T)), and its gradient.
 
@@ -234,6 +234,7 @@ def distill_xent(logits: np.ndarray, labels: np.ndarray, teacher: np.ndarray, we
     loss, d = softmax_xent(logits, labels)
     if not weight:
         return loss, d
+    assert teacher is not None, "distillation with weight > 0 needs the teacher's logits"
     t = temperature
     zt = teacher / t - (teacher / t).max(axis=1, keepdims=True)
     pt = np.exp(zt)

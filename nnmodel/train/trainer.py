@@ -30,7 +30,7 @@ import numpy as np
 from ..model import Model
 from .arch import Arch
 from .augment import AugmentConfig, augment
-from .network import Network, distill_xent
+from .network import Cache, Network, distill_xent
 from .optim import Adam, learning_rate
 
 EVAL_CHUNK = 2000
@@ -109,7 +109,7 @@ def validation_split(n: int, val_split: float, holdout_seed: int) -> tuple[np.nd
 def split_indices(n: int, val_split: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(train, val) index arrays, both sorted; val is a seeded random `val_split` fraction."""
     perm = rng.permutation(n)
-    n_val = int(round(n * val_split))
+    n_val = round(n * val_split)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
@@ -131,7 +131,7 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float((np.argmax(logits, axis=1) == labels).mean()) if len(labels) else 0.0
 
 
-def _calibrate(net: Network, cache, ema: dict[int, float], pct: float) -> None:
+def _calibrate(net: Network, cache: Cache, ema: dict[int, float], pct: float) -> None:
     for i, spec in enumerate(net.arch.layers):
         if spec.activation == "relu" and "y" in cache.per_layer[i]:
             p = float(np.percentile(cache.per_layer[i]["y"], pct))

@@ -16,17 +16,17 @@ try:
     from SCons.Script.Main import main
 except ImportError:
     sys.stderr.write(
-        "nnmodel tool-scons stand-in: this Python has no SCons (%s).\n"
-        "Either `%s -m pip install scons==%s`, or delete %s so PlatformIO\n"
+        f"nnmodel tool-scons stand-in: this Python has no SCons ({sys.executable}).\n"
+        f"Either `{sys.executable} -m pip install scons=={WANT}`, or delete "
+        f"{os.path.dirname(os.path.abspath(__file__))} so PlatformIO\n"
         "downloads its own tool-scons.\n"
-        % (sys.executable, sys.executable, WANT, os.path.dirname(os.path.abspath(__file__)))
     )
     sys.exit(2)
 
 if getattr(SCons, "__version__", None) != WANT:
     sys.stderr.write(
-        "nnmodel tool-scons stand-in: SCons %s found, %s expected; continuing.\n"
-        % (getattr(SCons, "__version__", "?"), WANT)
+        "nnmodel tool-scons stand-in: SCons {} found, {} expected; continuing.\n".format(
+            getattr(SCons, "__version__", "?"), WANT)
     )
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ env.Replace(
 )
 arch = ["-march=" + board.get("build.march"), "-mabi=" + board.get("build.mabi"),
         "-misa-spec=2.2", "--specs=picolibc.specs"]
-memory = ["-Wl,--defsym=__%s=%s" % (name, board.get("build." + key)) for name, key in (
+memory = ["-Wl,--defsym=__{}={}".format(name, board.get("build." + key)) for name, key in (
     ("flash", "flash_origin"), ("flash_size", "flash_size"),
     ("ram", "ram_origin"), ("ram_size", "ram_size"))]
 env.Append(

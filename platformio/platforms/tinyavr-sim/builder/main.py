@@ -15,7 +15,7 @@ platform_dir = env.PioPlatform().get_dir()
 # Used in place from the repo (symlink:// in platformio.ini), so ../../sim exists.
 harness_src = os.path.realpath(os.path.join(platform_dir, "..", "..", "sim", "simavr_run.c"))
 if not os.path.isfile(harness_src):
-    sys.stderr.write("tinyavr-sim: %s missing; use platform = symlink://...\n" % harness_src)
+    sys.stderr.write(f"tinyavr-sim: {harness_src} missing; use platform = symlink://...\n")
     env.Exit(1)
 f_cpu = env.subst("$BOARD_F_CPU").rstrip("L")
 
@@ -37,14 +37,14 @@ env.Append(
     CPPPATH=[os.path.join(platform_dir, "include")],
     # .mmcu at its own address, else simavr 1.6 loads .data wrongly.
     LINKFLAGS=mcu + ["-Os", "-Wl,--gc-sections", "-Wl,--section-start=.mmcu=0x910000"],
-    BUILDERS=dict(
-        ElfToHex=Builder(suffix=".hex", action=env.VerboseAction(
+    BUILDERS={
+        "ElfToHex": Builder(suffix=".hex", action=env.VerboseAction(
             "$OBJCOPY -O ihex -R .eeprom $SOURCE $TARGET", "Building $TARGET")),
-        ElfToEep=Builder(suffix=".eep", action=env.VerboseAction(
+        "ElfToEep": Builder(suffix=".eep", action=env.VerboseAction(
             "$OBJCOPY -O ihex -j .eeprom --set-section-flags=.eeprom=alloc,load "
             "--change-section-lma .eeprom=0 --no-change-warnings $SOURCE $TARGET",
             "Building $TARGET")),
-    ),
+    },
 )
 
 elf = env.BuildProgram()

@@ -10,20 +10,10 @@ from typing import Any
 
 from . import ops
 from .ops import RNN, Conv2D, Dense, MaxPool2D
-from .ops.activation import RANGES as ACTIVATION_RANGES
 from .ops.activation import Activation
 
-__all__ = [
-    "ACTIVATION_RANGES",
-    "RNN",
-    "Activation",
-    "Conv2D",
-    "Dense",
-    "InputSpec",
-    "MaxPool2D",
-    "Model",
-    "has_weights",
-]
+# The layer classes live with their kinds; re-exported for `from nnmodel.model import Dense, ...`.
+__all__ = ["RNN", "Activation", "Conv2D", "Dense", "InputSpec", "MaxPool2D", "Model"]
 
 
 @dataclass
@@ -37,10 +27,6 @@ class InputSpec:
     @property
     def size(self) -> int:
         return self.rows * self.cols
-
-
-def has_weights(layer: Any) -> bool:
-    return ops.op_of(layer).has_weights
 
 
 @dataclass

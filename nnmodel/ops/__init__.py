@@ -23,7 +23,7 @@ def get(kind: str) -> Op | None:
     return REGISTRY.get(kind)
 
 
-def op_of(layer: Any) -> Any:
+def op_of(layer: Layer) -> Any:
     """The Op of a layer object. Typed Any: each Op's methods take its own layer type."""
     return REGISTRY[layer.kind]
 

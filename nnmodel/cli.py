@@ -8,7 +8,8 @@ import sys
 from . import __version__
 from .errors import NNModelError
 
-COMMANDS = ("compile", "info", "verify", "eval", "report", "train", "data", "bench", "device-eval", "demo")
+COMMANDS = ("compile", "info", "verify", "eval", "report", "train", "data", "bench", "device-eval", "demo",
+            "hook-path")
 
 
 def build_parser() -> argparse.ArgumentParser:

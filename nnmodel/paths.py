@@ -36,6 +36,11 @@ def web_page() -> Path:
     return PACKAGE_DIR / "demo" / "page.html"
 
 
+def hook_script() -> Path:
+    """The PlatformIO hook: the library's build.extraScript, or a project's `extra_scripts = pre:` script."""
+    return PACKAGE_DIR / "pio" / "nnmodel_hook.py"
+
+
 def host_driver() -> Path:
     return PACKAGE_DIR / "hostc" / "driver.c"
 

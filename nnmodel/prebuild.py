@@ -1,9 +1,12 @@
 """The PlatformIO pre-build step: custom_nnmodel_* options → generated C in $BUILD_DIR/nnmodel.
 
-`generate()` is plain Python (tests call it); `scons_prebuild(env)` is the glue that
-extra_scripts/nnmodel_prebuild.py calls. Regeneration is skipped while a digest of every input
-(model bytes, options, target, nnmodel's own sources) matches the marker, which is written only
-after a complete generation.
+`generate()` is plain Python (tests call it); `scons_prebuild(env)` is the glue that the hook
+nnmodel/pio/nnmodel_hook.py calls, as the library's build.extraScript (`lib_deps = nnmodel=...`)
+or as a project `extra_scripts = pre:` script. The target and its flash/SRAM/EEPROM budgets come
+from the env's platform and board manifest (nnmodel.targets), unless custom_nnmodel_target and
+custom_nnmodel_budget_* say otherwise. Regeneration is skipped while a digest of every input
+(model bytes, options, target and budgets, nnmodel's own sources) matches the marker, which is
+written only after a complete generation.
 """
 from __future__ import annotations
 
@@ -15,12 +18,17 @@ from typing import Any, Callable
 
 from . import __version__
 from .errors import NNModelError
+from .targets import STORAGES, Board, Target, profile, target_for_board, target_names
 
 PREFIX = "custom_nnmodel_"
 OPTIONS = {
     "model": "model file(s), comma- or newline-separated, each optionally `@storage`; the first is nnmodel.h's",
-    "target": "native | attiny85 | esp32c3 (default: from the env's platform)",
+    "target": "a profile instead of the board's: native, attiny85, esp32c3, avr, esp32, esp8266, cortex-m, generic32 "
+              "or an AVR MCU (default: from the env's platform and board)",
     "storage": "ram | flash | progmem | eeprom (default: the target's first choice)",
+    "budget_flash": "bytes of flash the model's data may take (default: the board's upload.maximum_size)",
+    "budget_ram": "bytes of SRAM (default: the board's upload.maximum_ram_size)",
+    "budget_eeprom": "bytes of EEPROM (default: the MCU's, from avr-libc)",
     "samples": "how many bundled sample digits to embed as nnmodel_samples.h (default 0)",
     "sample_images": "IDX images file to take the samples from (default: models/samples, bundled)",
     "golden": "yes: write nnmodel_golden.h/.c with the reference's logits on the samples (for C tests)",
@@ -29,16 +37,14 @@ OPTIONS = {
     "eeprom_writer": "yes: write nnmodel_eeprom_writer.h/.c, the EEPROM image in flash for a writer firmware",
     "web_page": "yes: write nnmodel_web_page.h/.c, the draw-a-digit page as a C byte array and GET /model (lib/nnweb)",
 }
-PLATFORM_TARGETS = {"atmelavr": "attiny85", "tinyavr-sim": "attiny85", "espressif32": "esp32c3",
-                    "rv32-qemu-sim": "esp32c3", "native": "native", "nnmodel-native": "native"}
 MARKER = ".nnmodel-inputs"
 
 
 @dataclass
 class Settings:
     models: list[Path]
-    storages: list[str | None]  # per model: its `@storage`, else the storage option
-    target: str
+    storages: list[str]  # per model: its `@storage`, else the storage option, else the target's first
+    target: Target  # profile and budgets
     storage: str | None
     samples: int
     sample_images: Path | None
@@ -49,7 +55,8 @@ class Settings:
     web_page: bool = False
 
     @classmethod
-    def parse(cls, options: dict[str, str], project_dir: Path, default_target: str) -> Settings:
+    def parse(cls, options: dict[str, str], project_dir: Path, board: Board | str) -> Settings:
+        """board: what the env's PlatformIO says (or, for tools and tests, a profile name)."""
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise NNModelError(f"platformio.ini: unknown option {PREFIX}{unknown[0]}; known: "
@@ -76,9 +83,54 @@ class Settings:
         def path(value: str | None) -> Path | None:
             return (project_dir / value.strip()) if value and value.strip() else None
 
-        return cls([project_dir / n for n in names], storages, options.get("target", default_target).strip(),
-                   storage, count("samples"), path(options.get("sample_images")), flag("golden"),
-                   path(options.get("data")), count("stream"), flag("eeprom_writer"), flag("web_page"))
+        target = _target(options, board)
+        chosen = [st or target.storages[0] for st in storages]
+        for st in chosen:
+            if st not in target.storages:
+                where = "" if isinstance(board, str) else f" ({board.described})"
+                raise NNModelError(f"platformio.ini: {PREFIX}storage = {st}: not available on {target.name}{where}; "
+                                   f"choose one of {', '.join(target.storages)}"
+                                   + ("" if st in STORAGES else f" (storages: {', '.join(STORAGES)})"))
+        return cls([project_dir / n for n in names], chosen, target, storage, count("samples"),
+                   path(options.get("sample_images")), flag("golden"), path(options.get("data")), count("stream"),
+                   flag("eeprom_writer"), flag("web_page"))
+
+
+def _target(options: dict[str, str], board: Board | str) -> Target:
+    """The env's target: the board's profile (or custom_nnmodel_target's) with the board's budgets, or
+    the profile named by `board`; budgets overridden by custom_nnmodel_budget_* (bytes; "none": no check)."""
+    name = (options.get("target") or "").strip()
+    try:
+        if isinstance(board, Board):
+            target = target_for_board(board, name)
+        else:
+            found = profile(name or board)
+            if found is None:
+                raise ValueError(name or board)
+            target = found
+    except ValueError:
+        raise NNModelError(f"platformio.ini: {PREFIX}target = {name!r}: unknown; choose one of {target_names()}") \
+            from None
+    budgets: dict[str, int | None] = {}
+    for memory in ("flash", "ram", "eeprom"):
+        value = (options.get(f"budget_{memory}") or "").strip()
+        if not value:
+            continue
+        if value.lower() == "none":
+            budgets[memory] = None
+        elif value.isdigit() and 0 < int(value) < 1 << 32:
+            budgets[memory] = int(value)
+        else:
+            raise NNModelError(f"platformio.ini: {PREFIX}budget_{memory} = {value!r}: expected a number of bytes "
+                               "(e.g. 32256) or none")
+    if budgets:
+        import dataclasses
+
+        target = dataclasses.replace(
+            target, budgets_from="custom_nnmodel_budget_*",
+            flash_bytes=budgets.get("flash", target.flash_bytes), sram_bytes=budgets.get("ram", target.sram_bytes),
+            eeprom_bytes=budgets.get("eeprom", target.eeprom_bytes))
+    return target
 
 
 def _own_sources_digest() -> bytes:
@@ -91,7 +143,7 @@ def _own_sources_digest() -> bytes:
 
 
 def inputs_digest(settings: Settings, options: dict[str, str]) -> str:
-    h = hashlib.sha256(f"nnmodel {__version__}\0target {settings.target}\0".encode())
+    h = hashlib.sha256(f"nnmodel {__version__}\0target {settings.target!r}\0".encode())
     h.update(_own_sources_digest())
     for key in sorted(options):
         h.update(f"{key}={options[key]}\0".encode())
@@ -124,11 +176,6 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
     from .datasets import load_idx_pair, load_sample
     from .fileformat import load
     from .reference import run
-    from .targets import TARGETS
-
-    def compile_storage(storage: str | None) -> str:
-        return storage or TARGETS[settings.target].storages[0]
-
     models = [load(p) for p in settings.models]
     if len({m.name for m in models}) != len(models):
         raise NNModelError(f"platformio.ini: {PREFIX}model lists two models named the same")
@@ -136,9 +183,9 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
     # Secondary models first: each compile rewrites nnmodel.h, and the first model must own it.
     for model, path, storage in reversed(list(zip(models, settings.models, settings.storages))):
         result = compile_model(model, target=settings.target, storage=storage, out_dir=out_dir, source=str(path))
-        first_storage = compile_storage(storage)  # the last one compiled is the first model
+        first_storage = storage  # the last one compiled is the first model
         fp = result.footprint
-        log(f"nnmodel: generated {model.name} for {settings.target} "
+        log(f"nnmodel: generated {model.name} for {settings.target.name} "
             f"(hash 0x{result.layout.model_hash:08x}; flash {fp.flash} B, SRAM {fp.sram} B, EEPROM {fp.eeprom} B)")
     files: dict[str, bytes] = {}
     if settings.eeprom_writer:
@@ -174,8 +221,7 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
         files.update({k: v.encode() for k, v in emit_samples(images, labels_, source).items()})
         if settings.golden:
             expected = [run(m, images) for m in models]
-            storages = [compile_storage(st) for st in settings.storages]
-            files.update({k: v.encode() for k, v in emit_golden(models, expected, storages).items()})
+            files.update({k: v.encode() for k, v in emit_golden(models, expected, settings.storages).items()})
         log(f"nnmodel: embedded {len(images)} sample digits" + (" and golden logits" if settings.golden else ""))
     if files:
         write_outputs(out_dir, files, models[0].name)
@@ -201,8 +247,26 @@ def _options(env: Any) -> dict[str, str]:
     return {n[len(PREFIX):]: str(env.GetProjectOption(n)) for n in names}
 
 
-def scons_prebuild(env: Any) -> None:
-    """Called by extra_scripts/nnmodel_prebuild.py with PlatformIO's construction environment."""
+def board_for_env(env: Any) -> Board:
+    """The env's platform and board manifest (with its board_* overrides from platformio.ini)."""
+    platform = env.PioPlatform().name
+    board_id = env.subst("$BOARD")
+    if not board_id:
+        return Board(platform)
+    config = env.BoardConfig()
+    return Board.from_manifest(platform, board_id, {
+        "build": {"mcu": config.get("build.mcu", ""), "cpu": config.get("build.cpu", "")},
+        "upload": {key: config.get(f"upload.{key}", None)
+                   for key in ("maximum_size", "maximum_ram_size", "maximum_eeprom_size")}})
+
+
+def scons_prebuild(env: Any, library: bool = False) -> None:
+    """Called by the hook (nnmodel/pio/nnmodel_hook.py) with PlatformIO's construction environment.
+
+    library: the hook runs as the nnmodel library's build.extraScript, in the library's own env
+    (PlatformIO compiles the runtime, lib/nnrt, as the library's sources and gives the project the
+    include paths appended here); else as a project pre-script, which compiles the runtime itself.
+    """
     options = _options(env)
     if not options:
         print(f"nnmodel: nothing to generate for env:{env['PIOENV']} (no {PREFIX}* options)")
@@ -213,23 +277,28 @@ def scons_prebuild(env: Any) -> None:
     # Project Tasks: register those, generate nothing.
     dump = env.IsIntegrationDump()
     try:
-        default_target = PLATFORM_TARGETS.get(env.PioPlatform().name, "native")
-        settings = Settings.parse(options, project_dir, default_target)
+        settings = Settings.parse(options, project_dir, board_for_env(env))
         if not dump:
             generate(settings, options, out_dir)
     except NNModelError as exc:
         _fail(env, str(exc))
         return
-    # The runtime comes with the generator (lib/nnrt, or its copy in the wheel), so a project needs
-    # nothing but this hook; platformio.ini sets lib_ignore = nnrt so it is not compiled twice.
     from .paths import runtime_dir
 
     runtime = runtime_dir()
     build_dir = Path(env.subst("$BUILD_DIR"))
-    env.AppendUnique(CPPPATH=[str(out_dir), str(runtime / "include")])
-    _add_tasks(env, settings)
-    if not dump:
-        env.BuildSources(str(build_dir / "nnmodel_obj"), str(out_dir))
+    env.AppendUnique(CPPPATH=[str(out_dir)] + ([] if library else [str(runtime / "include")]))
+    from SCons.Script import DefaultEnvironment
+
+    top = DefaultEnvironment()
+    if top.get("NNMODEL_HOOK_DONE"):  # some frameworks (ESP-IDF) construct the library builders twice
+        return
+    top["NNMODEL_HOOK_DONE"] = True
+    _add_tasks(top, settings)  # Project Tasks belong to the project, whichever env runs the hook
+    if dump:
+        return
+    env.BuildSources(str(build_dir / "nnmodel_obj"), str(out_dir))
+    if not library:  # the project route: no library builder compiles the runtime, so this does
         env.BuildSources(str(build_dir / "nnrt_obj"), str(runtime / "src"))
 
 
@@ -238,10 +307,7 @@ def _add_tasks(env: Any, settings: Settings) -> None:
     from .cli import main
 
     model = str(settings.models[0])
-    data = settings.data
-    if data is None:
-        shared = Path(env.subst("$PROJECT_DIR")).parent / "shared" / "mnist"
-        data = shared if shared.is_dir() else None
+    data = settings.data  # None: the digits bundled with nnmodel
 
     def action(argv: list[str]) -> Callable[..., int]:
         def run(target: Any, source: Any, env: Any) -> int:

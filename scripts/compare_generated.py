@@ -422,7 +422,8 @@ def worker_make(args: dict[str, Any]) -> dict[str, Any]:
     tree, models, n = Path(args["tree"]), Path(args["models"]), int(args["random"])
     where = _check_imported_from(tree)
     from nnmodel import fileformat
-    from nnmodel.targets import TARGETS
+    targets = importlib.import_module("nnmodel.targets")  # the base's: TARGETS up to 0.1, PROFILES since
+    profiles = getattr(targets, "TARGETS", None) or targets.PROFILES
 
     try:
         import pytest  # noqa: F401  (tests/conftest.py imports it)
@@ -481,7 +482,7 @@ def worker_make(args: dict[str, Any]) -> dict[str, Any]:
             skipped.append(f"{stem}: {name}({kwargs}) not in the base's tests/")
             continue
         add(stem, "fixed", functools.partial(fn, name=stem, **kwargs))
-    pairs = [[t, s] for t, profile in TARGETS.items() for s in profile.storages]
+    pairs = [[t, s] for t, profile in profiles.items() for s in profile.storages]
     return {"nnmodel": where, "models": made, "skipped": skipped, "pairs": pairs}
 
 

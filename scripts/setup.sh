@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Prepare this checkout: Debian packages (when we may install them) and a venv with pinned packages.
-# Usage: scripts/setup.sh [demo|test]   demo: host compiler only; test (default): also the AVR and
-# RV32 toolchains and simulators (about 1.6 GB). Idempotent.
+# Usage: scripts/setup.sh [demo|test]   demo: host compiler only; test (default): also the AVR, RV32
+# and Cortex-M toolchains and simulators (about 2.5 GB). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES="gcc python3-venv"
 if [ "${1:-test}" = test ]; then
   APT_PACKAGES="$APT_PACKAGES gcc-avr avr-libc binutils-avr simavr libsimavr-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
+  # Cortex-M4 in QEMU mps2-an386 (env cortexm4_sim, nnmodel.sim.cortexm) and the Cortex-M0+/M4 compile checks
+  APT_PACKAGES="$APT_PACKAGES gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
   # the draw-a-digit browser test (tests/test_demo_browser.py): headless Chromium, its driver, a font
   APT_PACKAGES="$APT_PACKAGES chromium chromium-driver fonts-liberation"
+  # the ESP8266 (Xtensa LX106) compile check of tests/test_targets.py
+  APT_PACKAGES="$APT_PACKAGES gcc-xtensa-lx106"
 fi
 # The pinned Python packages are pyproject.toml's extras: pio (the main job), test (everything else).
 EXTRA=pio

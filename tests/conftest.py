@@ -1,6 +1,7 @@
 """Shared fixtures: the MNIST folder CI provides, and small models built in memory."""
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +15,15 @@ from nnmodel.quantize import FloatLayer, quantize_model
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_DIR = REPO.parent / "shared" / "mnist"
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """nnmodel's wheel, built once (hatchling is a pinned test tool: no build isolation, no download)."""
+    dist = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
+                    str(REPO)], cwd=dist, check=True, capture_output=True)
+    return next(dist.glob("nnmodel-*.whl"))
 
 
 @pytest.fixture(scope="session")

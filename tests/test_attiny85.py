@@ -17,11 +17,11 @@ from nnmodel import load, reference
 from nnmodel.codegen.extras import emit_eeprom_writer
 from nnmodel.datasets import load_sample
 from nnmodel.sim import avr_firmware as fw
-from nnmodel.targets import TARGETS
+from nnmodel.targets import PROFILES
 
 MODEL = REPO / "models" / "mnist_rnn_attiny85.nnm"
 DIGITS = 4
-CHIP = TARGETS["attiny85"]
+CHIP = PROFILES["attiny85"]
 
 
 @pytest.fixture(scope="module")

@@ -355,12 +355,15 @@ CROSS = {
     "rv32": (["riscv64-unknown-elf-gcc", "-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs", "-O2"],
              "esp32c3", ("flash", "ram")),
     "host": (["gcc", "-O2"], "native", ("ram", "eeprom")),
+    # ARMv7E-M (DSP instructions) and ARMv6-M (RP2040-class: no DSP, no divide, Thumb-1 mostly)
+    "cortex-m4": (["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-O2"], "cortex-m", ("flash", "ram")),
+    "cortex-m0plus": (["arm-none-eabi-gcc", "-mcpu=cortex-m0plus", "-mthumb", "-Os"], "cortex-m", ("flash", "ram")),
 }
 
 
 @pytest.mark.parametrize("arch", sorted(CROSS))
 def test_runtime_compiles_warning_free(tmp_path: Path, arch: str) -> None:
-    """lib/nnrt plus generated code under -std=c99 -Wall -Wextra -Werror on all three compilers."""
+    """lib/nnrt plus generated code under -std=c99 -Wall -Wextra -Werror -pedantic on every cross compiler."""
     cc, target, storages = CROSS[arch]
     if not shutil.which(cc[0]):
         pytest.fail(f"{cc[0]} is not installed (the README's test command installs it)")

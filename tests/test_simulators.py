@@ -1,8 +1,9 @@
-"""Random models on the real instruction sets: ATtiny85 in simavr, RV32IMC in QEMU, vs the reference.
+"""Random models on the real instruction sets: ATtiny85 in simavr, RV32IMC and Cortex-M4 in QEMU, vs the reference.
 
 The AVR build takes kernel paths (register-level EEPROM reads, shift-add multiply, the int4 conv
 kernel in assembly) that no host test compiles; RV32 checks the portable kernels with a 32-bit int
-and picolibc. CI installs both toolchains (scripts/setup.sh); a missing one fails the test rather than skipping it.
+and picolibc, Cortex-M4 with Thumb-2 code generation and newlib. CI installs the toolchains
+(scripts/setup.sh); a missing one fails the test rather than skipping it.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from randmodels import random_conv_model, random_images, random_model
 from nnmodel import NNModelError, reference
 from nnmodel.codegen import compile_model
 from nnmodel.paths import runtime_sources
-from nnmodel.sim import rv32
+from nnmodel.sim import cortexm, rv32
 
 PLATFORMS = REPO / "platformio" / "platforms"
 RUNTIME_SOURCES = [str(p) for p in runtime_sources(asm=True)]  # the AVR asm kernel too
@@ -75,11 +76,21 @@ TOOLS = {
         "cc": ["avr-gcc", "-mmcu=attiny85", "-Os", "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections",
                "-Wl,--section-start=.mmcu=0x910000"],
         "include": PLATFORMS / "tinyavr-sim" / "include",
+        "sim": "gcc",  # builds the simavr harness
     },
     "rv32": {
         "target": "esp32c3", "storages": ("flash", "ram"),
         "cc": [rv32.GCC, *rv32.ARCH, *rv32.SEMIHOSTING, "-O2", *rv32.MEMORY],
         "include": PLATFORMS / "rv32-qemu-sim" / "include",
+        "sim": rv32.QEMU,
+    },
+    # The board's target (the "cortex-m" profile with the AN386's budgets) and the platform's startup
+    # code and memory map, as env cortexm4_sim builds them.
+    "cortexm": {
+        "target": cortexm.target(), "storages": ("flash", "ram"),
+        "cc": [cortexm.GCC, *cortexm.link_flags(), "-O2", str(cortexm.startup_source())],
+        "include": cortexm.include_dir(),
+        "sim": cortexm.QEMU,
     },
 }
 
@@ -95,13 +106,13 @@ def simavr_run(tmp_path_factory) -> Path:
 def _runner(arch: str, elf: Path, simavr: Path) -> list[str]:
     if arch == "avr":
         return [str(simavr), "-m", "attiny85", "-f", "16500000", "-c", "2000000000", str(elf)]
-    return rv32.qemu_command(elf)
+    return rv32.qemu_command(elf) if arch == "rv32" else cortexm.qemu_command(elf)
 
 
-@pytest.mark.parametrize("arch", ["avr", "rv32"])
+@pytest.mark.parametrize("arch", ["avr", "rv32", "cortexm"])
 def test_random_models_on_the_target_instruction_set(tmp_path: Path, arch: str, simavr_run: Path) -> None:
     tool = TOOLS[arch]
-    for program in (tool["cc"][0], rv32.QEMU if arch == "rv32" else "gcc"):
+    for program in (tool["cc"][0], tool["sim"]):
         if not shutil.which(program):
             pytest.fail(f"{program} is not installed (scripts/setup.sh installs it)")
     ran = mismatched = 0

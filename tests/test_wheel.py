@@ -1,20 +1,23 @@
 """The built wheel, installed as a user installs it: not editable, in a fresh venv, outside the checkout.
 
-It must carry the compiler and the C runtime (nnmodel/_nnrt): a shipped model compiles to the same
-files as from the checkout, and the generated C builds with the wheel's runtime alone and gives
-the reference's logits.
+It must carry the CLI, the compiler, the C runtime (nnmodel/_nnrt), the bundled sample digits and
+the PlatformIO hook (`nnmodel hook-path`), with metadata fit for PyPI: a shipped model compiles to
+the same files as from the checkout, the generated C builds with the wheel's runtime alone and
+gives the reference's logits, and `nnmodel eval --engine c` runs on the bundled digits.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
 import numpy as np
 from conftest import REPO
 
+import nnmodel
 from nnmodel import load, reference
 from nnmodel.codegen import compile_model
 from nnmodel.datasets import load_sample
@@ -46,13 +49,9 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     return proc.stdout
 
 
-def test_the_installed_wheel_compiles_a_shipped_model(tmp_path: Path) -> None:
-    dist, env_dir, work = tmp_path / "dist", tmp_path / "venv", tmp_path / "work"
+def test_the_installed_wheel_compiles_a_shipped_model(tmp_path: Path, wheel: Path) -> None:
+    env_dir, work = tmp_path / "venv", tmp_path / "work"
     work.mkdir()
-    # hatchling is a pinned test dependency: no build isolation, no download for the build itself
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
-          str(REPO)], cwd=work)
-    wheel = next(dist.glob("nnmodel-*.whl"))
     venv.create(env_dir, with_pip=True)
     py = env_dir / ("Scripts" if os.name == "nt" else "bin") / "python"
     _run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)], cwd=work)
@@ -80,3 +79,18 @@ def test_the_installed_wheel_compiles_a_shipped_model(tmp_path: Path) -> None:
           str(runtime / "include"), *sources, "-o", str(work / "digits")], cwd=work)
     got = np.array([[int(v) for v in line.split()] for line in _run([str(work / "digits")], cwd=work).splitlines()])
     np.testing.assert_array_equal(got, reference.run(load(MODEL), images))
+
+    # the bundled digits, the hook and the metadata
+    out = _run([str(cli), "eval", str(MODEL), "--engine", "c", "--limit", "100"], cwd=work)
+    assert re.search(r"data: \S+/nnmodel/data/samples/mnist-test-500-images-idx3-ubyte\.gz \(test, 100 digits\)", out)
+    assert re.search(r"^accuracy: \d+\.\d\d% \(\d+/100\)$", out, re.M), out
+    hook = Path(_run([str(cli), "hook-path"], cwd=work).strip())
+    assert hook.is_file() and hook.is_relative_to(env_dir) and hook.name == "nnmodel_hook.py"
+    meta = _run([str(py), "-c", "import importlib.metadata as m, json; d = m.metadata('nnmodel'); "
+                 "print(json.dumps({k: d.get_all(k) for k in ('Name', 'Version', 'License', 'Project-URL', "
+                 "'Classifier', 'Provides-Extra', 'Requires-Dist')}))"], cwd=work)
+    info = json.loads(meta)
+    assert info["Name"] == ["nnmodel"] and info["Version"] == [nnmodel.__version__] and info["License"] == ["MIT"]
+    assert any(u.startswith("Source, https://") for u in info["Project-URL"])
+    assert "License :: OSI Approved :: MIT License" in info["Classifier"]
+    assert {"report", "device"} <= set(info["Provides-Extra"]) and info["Requires-Dist"][0].startswith("numpy")

@@ -10,7 +10,7 @@ from ..fileformat import check_model
 from ..fsutil import stage
 from ..model import Model
 from ..plan import plan_buffers, stack_bytes
-from ..targets import TARGETS, Target
+from ..targets import Target, profile, target_names
 from .emit_c import BANNER_PREFIX, emit
 from .image import HEADER_BYTES, MAX_PAYLOAD, build_image, intel_hex
 from .layout import Layout, lay_out
@@ -44,21 +44,26 @@ def footprint(model: Model, layout: Layout, storage: str) -> Footprint:
 def check_fit(target: Target, storage: str, fp: Footprint, where: str) -> None:
     """Invariant 5: a model that does not fit fails now, with bytes needed versus available."""
     if storage not in target.storages:
-        hint = " (AVR flash is --storage progmem)" if storage == "flash" and target.name == "attiny85" else ""
+        hint = " (AVR flash is --storage progmem)" if storage == "flash" and "progmem" in target.storages else ""
         raise NNModelError(f"{where}: storage {storage!r} is not available on {target.name}; "
                            f"choose one of {', '.join(target.storages)}{hint}")
     if storage == "eeprom" and fp.payload > MAX_PAYLOAD:
         raise NNModelError(f"{where}: an EEPROM image holds at most {MAX_PAYLOAD} bytes of payload, "
                            f"this model needs {fp.payload}; use --storage flash or ram")
+    if storage == "eeprom" and target.eeprom_bytes is None and target.name != "native":
+        raise NNModelError(f"{where}: the EEPROM size of {target.name} is not known, so the {fp.eeprom}-byte image "
+                           "cannot be checked; give its size (--budget-eeprom, or custom_nnmodel_budget_eeprom in "
+                           "platformio.ini) or name the MCU (--target atmega328p)")
     checks = [("EEPROM", fp.eeprom, target.eeprom_bytes, "bytes of image (header included)"),
               ("flash", fp.flash, target.flash_bytes, "bytes of model data"),
               ("SRAM", fp.sram + target.stack_reserve + fp.stack, target.sram_bytes,
                f"bytes ({fp.sram} model + {target.stack_reserve} kept for stack and input row"
                + (f" + {fp.stack} for the conv kernels' stack)" if fp.stack else ")"))]
+    source = f" ({target.budgets_from})" if target.budgets_from else ""
     for memory, need, have, what in checks:
         if have is not None and need > have:
             raise NNModelError(f"{where}: does not fit {target.name} {memory}: needs {need} {what}, "
-                               f"{have} available; use a smaller model or another --storage")
+                               f"{have} available{source}; use a smaller model or another --storage")
 
 
 @dataclass
@@ -68,19 +73,20 @@ class CompileResult:
     footprint: Footprint
 
 
-def compile_model(model: Model, *, target: str, storage: str | None, out_dir: str | Path,
+def compile_model(model: Model, *, target: str | Target, storage: str | None, out_dir: str | Path,
                   source: str = "") -> CompileResult:
+    """Generate the model's C for `target` (a profile name, or a Target with its budgets)."""
     where = source or model.name
-    if target not in TARGETS:
-        raise NNModelError(f"{where}: unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    profile = TARGETS[target]
-    storage = storage or profile.storages[0]
+    chosen = target if isinstance(target, Target) else profile(target)
+    if chosen is None:
+        raise NNModelError(f"{where}: unknown target {target!r}; choose one of {target_names()}")
+    storage = storage or chosen.storages[0]
     check_model(model, where)
     layout = lay_out(model)
     fp = footprint(model, layout, storage)
-    check_fit(profile, storage, fp, where)
+    check_fit(chosen, storage, fp, where)
     files: dict[str, bytes] = {name: text.encode() for name, text in
-                               emit(model, layout, storage, target, Path(source).name or model.name).items()}
+                               emit(model, layout, storage, chosen.name, Path(source).name or model.name).items()}
     if storage == "eeprom":
         image = build_image(layout.payload, layout.model_hash)
         files[f"{model.name}.bin"] = image

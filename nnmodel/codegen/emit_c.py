@@ -176,6 +176,9 @@ uint8_t {p}_image[{len(image)}] NNM_EEMEM = {{
             return f"""#ifdef __AVR__
 #include <avr/pgmspace.h>
 #define NNM_PROGMEM PROGMEM
+#elif defined(ESP8266) || defined(ARDUINO_ARCH_ESP8266)
+#include <pgmspace.h>
+#define NNM_PROGMEM PROGMEM
 #else
 #define NNM_PROGMEM
 #endif

@@ -1,4 +1,4 @@
-"""nnmodel verify MODEL --data DIR: generated C on the host vs the numpy reference, image by image."""
+"""nnmodel verify MODEL [--data DIR]: generated C on the host vs the numpy reference, image by image."""
 from __future__ import annotations
 
 import argparse
@@ -8,24 +8,21 @@ from pathlib import Path
 import numpy as np
 
 from .. import hostc, load, reference
-from ..datasets import load_mnist
 from ..targets import STORAGES
+from .eval import add_digit_options, load_digits
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="check the generated C is bit-identical to the reference")
     p.add_argument("model")
-    p.add_argument("--data", required=True, help="folder with MNIST IDX (or CSV) files, e.g. ../shared/mnist")
-    p.add_argument("--split", choices=("test", "train"), default="test")
-    p.add_argument("--limit", type=int, help="only the first N images")
+    add_digit_options(p)
     p.add_argument("--storage", choices=STORAGES, default="ram", help="storage kind to build on the host")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     model = load(args.model)
-    data = load_mnist(args.data, args.split)
-    images = data.images[: args.limit] if args.limit else data.images
+    _, images, _ = load_digits(args)
     expected = reference.run(model, images)
     with tempfile.TemporaryDirectory(prefix="nnmodel-verify-") as tmp:
         got = hostc.build(model, Path(tmp), storage=args.storage, source=args.model).logits(images)

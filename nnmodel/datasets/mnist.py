@@ -25,7 +25,7 @@ IDX_NAMES: dict[str, list[tuple[str, str]]] = {
 }
 CSV_NAMES = {"test": "mnist_test.csv", "train": "mnist_train.csv"}
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "models" / "samples"
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "samples"
 SAMPLE_IMAGES = "mnist-test-500-images-idx3-ubyte.gz"
 SAMPLE_LABELS = "mnist-test-500-labels-idx1-ubyte.gz"
 
@@ -89,9 +89,10 @@ def load_mnist(directory: str | os.PathLike[str], split: Split = "test") -> Data
 
 
 def load_sample() -> Dataset:
-    """The first 500 official MNIST test digits bundled in models/samples: works without any dataset download."""
+    """The first 500 official MNIST test digits bundled in nnmodel/data/samples (in the wheel and the
+    PlatformIO library too): works without any dataset download."""
     images, labels = SAMPLE_DIR / SAMPLE_IMAGES, SAMPLE_DIR / SAMPLE_LABELS
     if not (images.is_file() and labels.is_file()):
         raise NNModelError(f"{SAMPLE_DIR}: bundled sample {SAMPLE_IMAGES} / {SAMPLE_LABELS} is missing; "
-                           f"restore models/samples from the repository or use load_mnist(DIR)")
+                           f"reinstall nnmodel or use load_mnist(DIR)")
     return load_idx_pair(images, labels)

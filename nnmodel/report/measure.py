@@ -14,7 +14,7 @@ from ..datasets import load_sample
 from ..errors import NNModelError
 from ..model import Model
 from ..sim.bench import BenchContext, Figure, attiny85_figures, read_results, rv32_figures
-from ..targets import TARGETS
+from ..targets import PROFILES
 
 
 @dataclass
@@ -32,7 +32,7 @@ def static_footprints(model: Model) -> list[StaticFootprint]:
     layout = lay_out(model)
     rows = []
     for target in ("attiny85", "esp32c3"):
-        profile = TARGETS[target]
+        profile = PROFILES[target]
         for storage in profile.storages:
             fp = footprint(model, layout, storage)
             try:

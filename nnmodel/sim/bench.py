@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from .. import hostc, reference
 from ..datasets import load_sample
 from ..fsutil import write_atomic
 from ..model import Model
+
+if TYPE_CHECKING:
+    from .rv32 import Measurement, Memory
 
 RUNS = 5
 
@@ -200,35 +203,71 @@ def rv32_figures(ctx: BenchContext) -> Iterator[Figure]:
     """
     from . import rv32
 
-    missing = rv32.missing_tools(qemu=False)
+    yield from _qemu_figures(ctx, rv32, "rv32imc")
+
+
+def cortexm_figures(ctx: BenchContext) -> Iterator[Figure]:
+    """Cortex-M4 (nnmodel.sim.cortexm: cross-built at -Os for the cortexm-qemu-sim board, run in QEMU
+    mps2-an386): the figures of rv32_figures under cortexm4_sim.<model>.* and cortexm4.<model>.*.
+    Instruction counts are exact (the AN386's 25 MHz counter at -icount shift=7, see the platform's
+    nnsim.h); real Cortex-M4 cycles also depend on wait states and multi-cycle instructions.
+    """
+    from . import cortexm
+
+    yield from _qemu_figures(ctx, cortexm, "cortexm4")
+
+
+class _SimBuild(Protocol):
+    def memory(self) -> Memory: ...
+    def measure(self, timeout: float = ...) -> Measurement: ...
+
+
+class _QemuSim(Protocol):
+    """What nnmodel.sim.rv32 and nnmodel.sim.cortexm offer (modules satisfy protocols)."""
+
+    def missing_tools(self, qemu: bool = True) -> str | None: ...
+    def build(self, model: Model, workdir: Path, images: np.ndarray, labels: np.ndarray,
+              storage: str = "flash") -> _SimBuild: ...
+
+
+def _qemu_figures(ctx: BenchContext, sim: _QemuSim, chip: str) -> Iterator[Figure]:
+    """The figures of a QEMU-run instruction set; `sim` is nnmodel.sim.rv32 or .cortexm (same API)."""
+    from ..errors import NNModelError
+
+    missing = sim.missing_tools(qemu=False)
     if missing:
-        ctx.note(f"# rv32imc: {missing}; skipped")
+        ctx.note(f"# {chip}: {missing}; skipped")
         return
-    no_qemu = rv32.missing_tools(qemu=True)
+    no_qemu = sim.missing_tools(qemu=True)
     for key, model in ctx.models:
         with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
-            build = rv32.build(model, Path(tmp), ctx.images, np.zeros(len(ctx.images), np.uint8))
+            try:
+                build = sim.build(model, Path(tmp), ctx.images, np.zeros(len(ctx.images), np.uint8))
+            except NNModelError as exc:  # e.g. refused at generation: over the board's budgets
+                ctx.note(f"# {chip}: {key} skipped, it does not build for this chip: {str(exc).split('; ')[0]}")
+                continue
             memory = build.memory()
             run = None if no_qemu else build.measure()
         if run is None:
-            ctx.note(f"# rv32imc_sim.{key}: {no_qemu}; instruction and stack figures skipped")
+            ctx.note(f"# {chip}_sim.{key}: {no_qemu}; instruction and stack figures skipped")
         else:
             mean, macs = float(run.instructions.mean()), model.macs()
-            yield Figure(f"rv32imc_sim.{key}.instructions_per_inference", round(mean), "instructions")
-            yield Figure(f"rv32imc_sim.{key}.instructions_per_mac", round(mean / macs, 2), "instructions")
-            yield Figure(f"rv32imc_sim.{key}.instructions_per_inference_worst", run.worst, "instructions")
-            yield Figure(f"rv32imc_sim.{key}.instructions_per_mac_worst", round(run.worst / macs, 2), "instructions")
-            yield Figure(f"rv32imc.{key}.inference_ram_bytes", memory.static_ram + run.stack, "bytes")
-            yield Figure(f"rv32imc.{key}.stack_bytes", run.stack, "bytes")
+            yield Figure(f"{chip}_sim.{key}.instructions_per_inference", round(mean), "instructions")
+            yield Figure(f"{chip}_sim.{key}.instructions_per_mac", round(mean / macs, 2), "instructions")
+            yield Figure(f"{chip}_sim.{key}.instructions_per_inference_worst", run.worst, "instructions")
+            yield Figure(f"{chip}_sim.{key}.instructions_per_mac_worst", round(run.worst / macs, 2), "instructions")
+            yield Figure(f"{chip}.{key}.inference_ram_bytes", memory.static_ram + run.stack, "bytes")
+            yield Figure(f"{chip}.{key}.stack_bytes", run.stack, "bytes")
             differ = int((run.logits != reference.run(model, ctx.images)).any(axis=1).sum())
             if differ:
-                ctx.note(f"# rv32imc_sim.{key}: logits differ from nnmodel.reference on {differ} of "
+                ctx.note(f"# {chip}_sim.{key}: logits differ from nnmodel.reference on {differ} of "
                          f"{len(ctx.images)} digits")
-        yield Figure(f"rv32imc.{key}.static_ram_bytes", memory.static_ram, "bytes")
-        yield Figure(f"rv32imc.{key}.flash_bytes", memory.flash, "bytes")
+        yield Figure(f"{chip}.{key}.static_ram_bytes", memory.static_ram, "bytes")
+        yield Figure(f"{chip}.{key}.flash_bytes", memory.flash, "bytes")
 
 
-PRODUCERS: list[Producer] = [host_figures, reference_figures, prebuild_figures, attiny85_figures, rv32_figures]
+PRODUCERS: list[Producer] = [host_figures, reference_figures, prebuild_figures, attiny85_figures, rv32_figures,
+                              cortexm_figures]
 
 
 def run_all(models: list[tuple[str, Model]], paths: list[Path], out: Path | None,

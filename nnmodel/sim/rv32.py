@@ -90,27 +90,32 @@ class Rv32Build:
         return map_memory(self.map.read_text(), self.model_objects)
 
     def measure(self, timeout: float = 600.0) -> Measurement:
-        try:
-            proc = subprocess.run(qemu_command(self.elf), stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise NNModelError(f"{self.elf}: QEMU did not finish within {timeout:g} s") from None
-        # Semihosted stdout reaches QEMU's stdout or stderr depending on QEMU and the terminal.
-        instructions, logits, worst, stack = [], [], None, None
-        for line in proc.stdout.splitlines():
-            words = line.split()
-            if words[:1] == ["digit"] and len(words) == 3 + self.n_classes:
-                instructions.append(int(words[2]))
-                logits.append([int(w) for w in words[3:]])
-            elif words[:1] == ["worst"] and len(words) == 2:
-                worst = int(words[1])
-            elif words[:1] == ["stack"] and len(words) == 2:
-                stack = int(words[1])
-        if proc.returncode != 0 or worst is None or stack is None:
-            tail = " | ".join(proc.stdout.strip().splitlines()[-3:])
-            raise NNModelError(f"{self.elf}: QEMU run failed (exit {proc.returncode}): {tail}")
-        return Measurement(np.array(instructions, np.int64), np.array(logits, np.int64).reshape(-1, self.n_classes),
-                           worst, stack)
+        return run_bench(qemu_command(self.elf), self.elf, self.n_classes, timeout)
+
+
+def run_bench(command: list[str], elf: Path, n_classes: int, timeout: float) -> Measurement:
+    """Run a bench driver (rv32_bench.c, cortexm_bench.c: the same output lines) in its simulator."""
+    try:
+        proc = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise NNModelError(f"{elf}: QEMU did not finish within {timeout:g} s") from None
+    # Semihosted stdout reaches QEMU's stdout or stderr depending on QEMU and the terminal.
+    instructions, logits, worst, stack = [], [], None, None
+    for line in proc.stdout.splitlines():
+        words = line.split()
+        if words[:1] == ["digit"] and len(words) == 3 + n_classes:
+            instructions.append(int(words[2]))
+            logits.append([int(w) for w in words[3:]])
+        elif words[:1] == ["worst"] and len(words) == 2:
+            worst = int(words[1])
+        elif words[:1] == ["stack"] and len(words) == 2:
+            stack = int(words[1])
+    if proc.returncode != 0 or worst is None or stack is None:
+        tail = " | ".join(proc.stdout.strip().splitlines()[-3:])
+        raise NNModelError(f"{elf}: QEMU run failed (exit {proc.returncode}): {tail}")
+    return Measurement(np.array(instructions, np.int64), np.array(logits, np.int64).reshape(-1, n_classes),
+                       worst, stack)
 
 
 def build(model: Model, workdir: Path, images: np.ndarray, labels: np.ndarray, storage: str = "flash") -> Rv32Build:

@@ -37,11 +37,31 @@
 #include <simavr/sim_hex.h>
 #include <simavr/sim_io.h>
 
-/* ATtiny25/45/85 data-space addresses of GPIOR0..2 (I/O 0x11..0x13 + 0x20). */
-#define ADDR_CONSOLE 0x31
-#define ADDR_CMD 0x32
-#define ADDR_EXIT 0x33
-#define ADDR_EEDR 0x3D /* I/O 0x1D + 0x20 */
+/* Data-space addresses of GPIOR0..2 (console, command, exit) and EEDR, per MCU family (the
+ * datasheets' register summaries; data address = I/O address + 0x20). */
+typedef struct {
+    const char *names; /* space-separated MCU names */
+    uint16_t console, cmd, exit, eedr;
+} io_map_t;
+static const io_map_t IO_MAPS[] = {
+    /* ATtiny25/45/85: GPIOR0..2 at I/O 0x11..0x13, EEDR at I/O 0x1D */
+    {"attiny25 attiny45 attiny85", 0x31, 0x32, 0x33, 0x3D},
+    /* ATmega48/88/168/328 (the Arduino Uno's): GPIOR0 at I/O 0x1E, GPIOR1/2 at 0x2A/0x2B, EEDR at 0x20 */
+    {"atmega48 atmega48a atmega48p atmega48pa atmega88 atmega88a atmega88p atmega88pa atmega168 atmega168a "
+     "atmega168p atmega168pa atmega328 atmega328p", 0x3E, 0x4A, 0x4B, 0x40},
+};
+
+static const io_map_t *io_map(const char *mcu)
+{
+    size_t i, n = strlen(mcu);
+    for (i = 0; i < sizeof IO_MAPS / sizeof IO_MAPS[0]; i++) {
+        const char *at = strstr(IO_MAPS[i].names, mcu);
+        if (at && (at == IO_MAPS[i].names || at[-1] == ' ') && (at[n] == ' ' || at[n] == '\0')) {
+            return &IO_MAPS[i];
+        }
+    }
+    return NULL;
+}
 #define PAINT 0xA5
 #define LED_LOG 1024u /* pulses kept for popping; more are counted, not kept */
 /* The start marker's own `out` (1 cycle) lies inside the region; the stop
@@ -296,6 +316,8 @@ int main(int argc, char **argv)
     static elf_firmware_t fw; /* large; static keeps it off the stack */
     if (elf_read_firmware(elf, &fw) != 0)
         return fprintf(stderr, "simavr_run: cannot read %s\n", elf), 125;
+    const io_map_t *io = io_map(mcu);
+    if (!io) return fprintf(stderr, "simavr_run: no I/O map for mcu %s (attiny25/45/85, atmega48..328p)\n", mcu), 125;
     S.avr = avr_make_mcu_by_name(mcu);
     if (!S.avr) return fprintf(stderr, "simavr_run: unknown mcu %s\n", mcu), 125;
     avr_init(S.avr);
@@ -317,14 +339,14 @@ int main(int argc, char **argv)
     paint(S.heap_start, S.avr->ramend);
 
     setvbuf(stdout, NULL, _IOLBF, 0);
-    avr_register_io_write(S.avr, ADDR_CONSOLE, on_console, NULL);
-    avr_register_io_read(S.avr, ADDR_CONSOLE, on_input_read, NULL);
+    avr_register_io_write(S.avr, io->console, on_console, NULL);
+    avr_register_io_read(S.avr, io->console, on_input_read, NULL);
     avr_irq_t *led = avr_io_getirq(S.avr, AVR_IOCTL_IOPORT_GETIRQ('B'), IOPORT_IRQ_PIN1);
     if (led) avr_irq_register_notify(led, on_led, NULL);
-    avr_register_io_write(S.avr, ADDR_CMD, on_cmd, NULL);
-    avr_register_io_read(S.avr, ADDR_CMD, on_cmd_read, NULL);
-    avr_register_io_write(S.avr, ADDR_EXIT, on_exit_write, NULL);
-    avr_register_io_read(S.avr, ADDR_EEDR, on_eedr_read, NULL);
+    avr_register_io_write(S.avr, io->cmd, on_cmd, NULL);
+    avr_register_io_read(S.avr, io->cmd, on_cmd_read, NULL);
+    avr_register_io_write(S.avr, io->exit, on_exit_write, NULL);
+    avr_register_io_read(S.avr, io->eedr, on_eedr_read, NULL);
 
     int state = cpu_Running;
     while (state != cpu_Done && state != cpu_Crashed && S.avr->cycle < limit) {

@@ -22,6 +22,10 @@ class HardwareSerial {
 public:
     void begin(unsigned long baud);
     size_t printf(const char *format, ...) __attribute__((format(printf, 2, 3)));
+    size_t println(const char *text);
+    int available(void);
+    int read(void);
+    size_t write(const uint8_t *buffer, size_t size);
     operator bool() const;
 };
 extern HardwareSerial Serial;

@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 #define NNRT_VERSION_MAJOR 0
-#define NNRT_VERSION_MINOR 1
+#define NNRT_VERSION_MINOR 2
 
 /* The kernel API generated code is written against. A generated model header names the version
  * it needs and stops the build with an #error naming both when this one differs. Raised whenever

@@ -1,7 +1,8 @@
 /* Golden vectors: each generated model, fed the embedded samples row by row, reproduces the
  * integer logits nnmodel.reference computed at generation time (byte for byte), through finish()
- * and through logit(). Runs on the host, on the ATtiny85 in simavr and on RV32 in QEMU. One
- * logits array at most on the stack: the ATtiny85's 512 bytes also hold the CNN's line buffers. */
+ * and through logit(). Runs on the host, on the ATtiny85 in simavr, on RV32 and Cortex-M4 in
+ * QEMU. One logits array at most on the stack: the ATtiny85's 512 bytes also hold the CNN's line
+ * buffers. */
 #include <stdint.h>
 
 #include "nnmodel_golden.h"

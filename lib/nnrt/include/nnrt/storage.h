@@ -13,7 +13,7 @@
 #include "nnrt.h"
 
 #define NNRT_STORAGE_MEM 0     /* RAM or memory-mapped flash: plain loads */
-#define NNRT_STORAGE_PROGMEM 1 /* AVR program memory (plain memory elsewhere) */
+#define NNRT_STORAGE_PROGMEM 1 /* AVR or ESP8266 program memory (plain memory elsewhere) */
 #define NNRT_STORAGE_EEPROM 2  /* AVR EEPROM (a RAM array holding the same image elsewhere) */
 
 /* NNRT_INLINE: always inlined (constant arguments fold; parameter structs vanish). NNRT_FN: out
@@ -36,6 +36,10 @@ typedef const uint8_t *nnrt_wptr_t;
 
 #if defined(__AVR__) && NNRT_STORAGE == NNRT_STORAGE_PROGMEM
 #include <avr/pgmspace.h>
+#define NNRT_RD(p) pgm_read_byte(p)
+#elif (defined(ESP8266) || defined(ARDUINO_ARCH_ESP8266)) && NNRT_STORAGE == NNRT_STORAGE_PROGMEM
+/* The ESP8266 reads flash only by aligned 32-bit words: its core's pgm_read_byte does that. */
+#include <pgmspace.h>
 #define NNRT_RD(p) pgm_read_byte(p)
 #elif defined(__AVR__) && NNRT_STORAGE == NNRT_STORAGE_EEPROM
 #include <avr/eeprom.h>

@@ -10,6 +10,7 @@ written only after a complete generation.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any, Callable
 
 from . import __version__
 from .errors import NNModelError
-from .targets import STORAGES, Board, Target, profile, target_for_board, target_names
+from .targets import STORAGES, Board, Target, app_partition_size, profile, target_for_board, target_names
 
 PREFIX = "custom_nnmodel_"
 OPTIONS = {
@@ -254,10 +255,18 @@ def board_for_env(env: Any) -> Board:
     if not board_id:
         return Board(platform)
     config = env.BoardConfig()
-    return Board.from_manifest(platform, board_id, {
+    board = Board.from_manifest(platform, board_id, {
         "build": {"mcu": config.get("build.mcu", ""), "cpu": config.get("build.cpu", "")},
         "upload": {key: config.get(f"upload.{key}", None)
                    for key in ("maximum_size", "maximum_ram_size", "maximum_eeprom_size")}})
+    # espressif32's framework scripts have chosen the partition table by now; its app partition,
+    # not the flash chip, bounds the firmware.
+    table = Path(env.subst("$PARTITIONS_TABLE_CSV")) if env.get("PARTITIONS_TABLE_CSV") else None
+    if table is not None and table.is_file():
+        size = app_partition_size(table.read_text(errors="replace"), str(config.get("build.app_partition_name", "")))
+        if size is not None:
+            board = dataclasses.replace(board, flash=size, flash_from=f"the app partition in {table.name}")
+    return board
 
 
 def scons_prebuild(env: Any, library: bool = False) -> None:

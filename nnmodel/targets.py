@@ -95,6 +95,7 @@ class Board:
     flash: int | None = None  # upload.maximum_size
     ram: int | None = None  # upload.maximum_ram_size
     eeprom: int | None = None  # upload.maximum_eeprom_size (the in-repo simulator boards say it)
+    flash_from: str = ""  # where flash comes from when not the manifest (an ESP32 partition table)
 
     @classmethod
     def from_manifest(cls, platform: str, board: str, manifest: dict[str, Any]) -> Board:
@@ -129,7 +130,43 @@ def target_for_board(board: Board, name: str = "") -> Target:
     eeprom = board.eeprom
     if eeprom is None and board.mcu.lower() in avr_mcus():
         eeprom = avr_mcus()[board.mcu.lower()]["eeprom"]
-    return chosen.budgeted(board.flash, board.ram, eeprom, f"{board.described}'s manifest")
+    source = f"{board.described}'s manifest" + (f", flash from {board.flash_from}" if board.flash_from else "")
+    return chosen.budgeted(board.flash, board.ram, eeprom, source)
+
+
+def app_partition_size(csv_text: str, name: str = "") -> int | None:
+    """The application partition's size in an ESP-IDF partition table (partitions.csv).
+
+    The espressif32 platform checks the firmware against this, not the manifest's flash size, but
+    only after linking, so the pre-build reads it itself: the partition called `name`
+    (board_build.app_partition_name), else `factory`, else `ota_0`, else the largest app partition.
+    """
+    apps: dict[str, tuple[str, int]] = {}
+    for line in csv_text.splitlines():
+        cells = [c.strip() for c in line.split("#", 1)[0].split(",")]
+        if len(cells) < 5 or cells[1] not in ("app", "0"):
+            continue
+        size = _partition_size(cells[4])
+        if size is not None:
+            apps[cells[0]] = (cells[2], size)
+    if not apps:
+        return None
+    if name in apps:
+        return apps[name][1]
+    for subtype in ("factory", "ota_0"):
+        for kind, size in apps.values():
+            if kind == subtype:
+                return size
+    return max(size for _, size in apps.values())
+
+
+def _partition_size(text: str) -> int | None:
+    scale = {"k": 1024, "m": 1024 * 1024}.get(text[-1:].lower(), 1)
+    digits = text[:-1] if scale > 1 else text
+    try:
+        return int(digits, 0) * scale
+    except ValueError:
+        return None
 
 
 def _profile_for(board: Board) -> Target:

@@ -668,7 +668,8 @@ class _FakeEnv:
         return self.options[name[len("custom_nnmodel_"):]]
 
     def subst(self, text: str) -> str:
-        return {"$PROJECT_DIR": str(self.project), "$BUILD_DIR": str(self.project / ".pio" / "build")}[text]
+        return {"$PROJECT_DIR": str(self.project), "$BUILD_DIR": str(self.project / ".pio" / "build"),
+                "$BOARD": ""}[text]
 
     def IsIntegrationDump(self) -> bool:
         return False

@@ -18,8 +18,8 @@ from randmodels import small_cnn
 
 from nnmodel import NNModelError
 from nnmodel.codegen import compile_model
-from nnmodel.prebuild import Settings
-from nnmodel.targets import Board, avr_mcus, target_for_board
+from nnmodel.prebuild import Settings, board_for_env
+from nnmodel.targets import Board, app_partition_size, avr_mcus, target_for_board
 
 UNO = Board.from_manifest("atmelavr", "uno", {"build": {"mcu": "atmega328p", "f_cpu": "16000000L"},
                                               "upload": {"maximum_ram_size": 2048, "maximum_size": 32256}})
@@ -129,3 +129,56 @@ def test_esp8266_progmem_compiles_warning_free(tmp_path: Path) -> None:
         subprocess.run([cc, *flags, "-c", "-I", str(out), "-I", str(REPO / "lib/nnrt/include"), "-I",
                         str(REPO / "tests/esp8266_stubs"), str(out / f"{model.name}.c"), "-o", str(out / "m.o")],
                        check=True)
+
+
+ARDUINO_DEFAULT_CSV = """# Name,   Type, SubType, Offset,  Size, Flags
+nvs,      data, nvs,     0x9000,  0x5000,
+otadata,  data, ota,     0xe000,  0x2000,
+app0,     app,  ota_0,   0x10000, 0x140000,
+app1,     app,  ota_1,   0x150000,0x140000,
+spiffs,   data, spiffs,  0x290000,0x160000,
+coredump, data, coredump,0x3F0000,0x10000,
+"""
+
+
+@pytest.mark.parametrize("csv, name, size", [
+    (ARDUINO_DEFAULT_CSV, "", 0x140000),
+    (ARDUINO_DEFAULT_CSV, "app1", 0x140000),
+    ("nvs, data, nvs, , 24K,\nphy_init, data, phy, , 4K,\nfactory, app, factory, , 3M,\n", "", 3 * 1024 * 1024),
+    ("factory, 0, 0, 0x10000, 1536K\nota_0, 0, 0x10, , 0x100000\n", "", 1536 * 1024),
+    ("a, app, ota_1, , 0x1000\nb, app, test, , 0x3000\n", "", 0x3000),
+    ("nvs, data, nvs, , 24K,\n", "", None),
+    ("broken, app, factory, , lots\n", "", None),
+])
+def test_app_partition_size(csv: str, name: str, size: int | None) -> None:
+    assert app_partition_size(csv, name) == size
+
+
+class _Esp32Env:
+    """What board_for_env reads from an espressif32 build env after its framework script ran."""
+
+    def __init__(self, table: Path | None) -> None:
+        self.table = table
+
+    def PioPlatform(self):
+        return type("Platform", (), {"name": "espressif32"})()
+
+    def subst(self, text: str) -> str:
+        return {"$BOARD": "esp32dev", "$PARTITIONS_TABLE_CSV": str(self.table)}[text]
+
+    def get(self, key: str, default=None):
+        return str(self.table) if key == "PARTITIONS_TABLE_CSV" and self.table else default
+
+    def BoardConfig(self):
+        values = {"build.mcu": "esp32", "upload.maximum_size": 4194304, "upload.maximum_ram_size": 327680}
+        return type("Config", (), {"get": lambda _self, key, default=None: values.get(key, default)})()
+
+
+def test_esp32_flash_budget_is_the_app_partition(tmp_path: Path) -> None:
+    table = tmp_path / "partitions.csv"
+    table.write_text(ARDUINO_DEFAULT_CSV)
+    target = target_for_board(board_for_env(_Esp32Env(table)))
+    assert (target.name, target.flash_bytes, target.sram_bytes) == ("esp32", 0x140000, 327680)
+    assert target.budgets_from.endswith("flash from the app partition in partitions.csv")
+    without = target_for_board(board_for_env(_Esp32Env(None)))
+    assert without.flash_bytes == 4194304 and "partition" not in without.budgets_from

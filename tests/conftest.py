@@ -1,6 +1,7 @@
 """Shared fixtures: the MNIST folder CI provides, and small models built in memory."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,10 @@ def rnn_model() -> Model:
 @pytest.fixture
 def mlp_model() -> Model:
     return small_mlp()
+
+
+def sigint_by_default() -> None:
+    """preexec_fn for a child the test stops with SIGINT (Ctrl-C): a shell that starts the test run in
+    the background (`cmd &`) ignores SIGINT, the child would inherit that, and Python would then
+    install no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

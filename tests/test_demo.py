@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, small_mlp
+from conftest import REPO, sigint_by_default, small_mlp
 
 from nnmodel import load, reference, save
 from nnmodel.codegen.layout import lay_out
@@ -235,7 +235,8 @@ def test_raw_malformed_http_requests(server: str) -> None:
 # ------------------------------------------------------------------------------ nnmodel demo CLI
 def start_demo(*args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "nnmodel", "demo", "--port", "0", *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=sigint_by_default)
     lines = []
     for line in proc.stdout:
         lines.append(line)

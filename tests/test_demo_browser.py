@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, sigint_by_default
 from digit_strokes import strokes
 
 from nnmodel import load, reference
@@ -83,7 +83,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("demo") / "requests.log"
     with log.open("w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "nnmodel", "demo", "--model", str(MODEL), "--port", "0"],
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True)
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True,
+                                    preexec_fn=sigint_by_default)
         try:
             url = None
             for line in proc.stdout:

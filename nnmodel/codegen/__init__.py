@@ -41,6 +41,9 @@ def footprint(model: Model, layout: Layout, storage: str) -> Footprint:
     )
 
 
+_STORAGE_OPTION = "(--storage, custom_nnmodel_storage)"  # the CLI's and platformio.ini's names
+
+
 def check_fit(target: Target, storage: str, fp: Footprint, where: str) -> None:
     """Invariant 5: a model that does not fit fails now, with bytes needed versus available."""
     if storage not in target.storages:
@@ -49,7 +52,7 @@ def check_fit(target: Target, storage: str, fp: Footprint, where: str) -> None:
                            f"choose one of {', '.join(target.storages)}{hint}")
     if storage == "eeprom" and fp.payload > MAX_PAYLOAD:
         raise NNModelError(f"{where}: an EEPROM image holds at most {MAX_PAYLOAD} bytes of payload, "
-                           f"this model needs {fp.payload}; use --storage flash or ram")
+                           f"this model needs {fp.payload}; use storage flash or ram {_STORAGE_OPTION}")
     if storage == "eeprom" and target.eeprom_bytes is None and target.name != "native":
         raise NNModelError(f"{where}: the EEPROM size of {target.name} is not known, so the {fp.eeprom}-byte image "
                            "cannot be checked; give its size (--budget-eeprom, or custom_nnmodel_budget_eeprom in "
@@ -63,7 +66,7 @@ def check_fit(target: Target, storage: str, fp: Footprint, where: str) -> None:
     for memory, need, have, what in checks:
         if have is not None and need > have:
             raise NNModelError(f"{where}: does not fit {target.name} {memory}: needs {need} {what}, "
-                               f"{have} available{source}; use a smaller model or another --storage")
+                               f"{have} available{source}; use a smaller model or another storage {_STORAGE_OPTION}")
 
 
 @dataclass

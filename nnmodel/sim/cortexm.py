@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..codegen import compile_model
-from ..codegen.extras import emit_samples
 from ..errors import NNModelError
-from ..hostc import run_compiler
 from ..model import Model
-from ..paths import repo_root, runtime_dir, runtime_sources
+from ..paths import repo_root
 from ..targets import Board, Target, target_for_board
-from .rv32 import Measurement, Memory, map_memory, run_bench
+from .rv32 import QemuBuild, build_bench
 
 GCC = "arm-none-eabi-gcc"
 QEMU = "qemu-system-arm"
@@ -88,42 +84,13 @@ def include_dir() -> Path:
     return _platform() / "include"
 
 
-@dataclass
-class CortexmBuild:
-    elf: Path
-    map: Path
-    n_classes: int
-    model_objects: tuple[str, ...]  # the model's and the runtime's object files
-
-    def memory(self) -> Memory:
-        return map_memory(self.map.read_text(), self.model_objects)
-
-    def measure(self, timeout: float = 600.0) -> Measurement:
-        return run_bench(qemu_command(self.elf), self.elf, self.n_classes, timeout)
-
-
 def build(model: Model, workdir: Path, images: np.ndarray, labels: np.ndarray,
-          storage: str = "flash") -> CortexmBuild:
+          storage: str = "flash") -> QemuBuild:
     """Generate the model for the board's target, embed the digits, compile and link with a map.
 
     Raises NNModelError when the model does not fit the board (refused at generation, or the
     link overflows a memory region).
     """
-    workdir = Path(workdir)
-    gen = workdir / "gen"
-    compile_model(model, target=target(), storage=storage, out_dir=gen)
-    for name, text in emit_samples(images, labels, "the benchmark digits").items():
-        (gen / name).write_text(text)
-    rt = runtime_dir()
-    units = {"model.o": gen / f"{model.name}.c", "samples.o": gen / "nnmodel_samples.c",
-             "bench.o": Path(__file__).with_name("cortexm_bench.c"), "startup.o": startup_source()}
-    units.update({f"nnrt_{src.stem}.o": src for src in runtime_sources()})
-    for obj, src in units.items():
-        run_compiler([GCC, *CFLAGS, "-I", str(gen), "-I", str(rt / "include"), "-I", str(include_dir()), "-c",
-                      str(src), "-o", str(workdir / obj)],
-                     f"{model.name}: the Cortex-M compiler failed on {src.name}")
-    elf, map_file = workdir / "bench.elf", workdir / "bench.map"
-    run_compiler([GCC, *link_flags(map_file), *(str(workdir / o) for o in units), "-o", str(elf)],
-                 f"{model.name}: the Cortex-M link failed")
-    objects = tuple(o for o in units if o == "model.o" or o.startswith("nnrt_"))
-    return CortexmBuild(elf, map_file, model.n_classes, objects)
+    return build_bench(model, Path(workdir), images, labels, target=target(), storage=storage, chip="Cortex-M",
+                       cc=[GCC, *CFLAGS, "-I", str(include_dir())], ld=[GCC, *link_flags()], qemu=qemu_command,
+                       startup=startup_source())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ..errors import NNModelError
 from ..hostc import run_compiler
 from ..model import Model
 from ..paths import runtime_dir, runtime_sources
+from ..targets import Target
 
 GCC = "riscv64-unknown-elf-gcc"
 QEMU = "qemu-system-riscv32"
@@ -80,21 +82,24 @@ class Measurement:
 
 
 @dataclass
-class Rv32Build:
+class QemuBuild:
+    """A linked bench driver (bench_driver.c) of this module's or cortexm.py's build(), with its map."""
+
     elf: Path
     map: Path
     n_classes: int
     model_objects: tuple[str, ...]  # the model's and the runtime's object files
+    command: list[str]  # QEMU running the ELF, counting instructions exactly
 
     def memory(self) -> Memory:
         return map_memory(self.map.read_text(), self.model_objects)
 
     def measure(self, timeout: float = 600.0) -> Measurement:
-        return run_bench(qemu_command(self.elf), self.elf, self.n_classes, timeout)
+        return run_bench(self.command, self.elf, self.n_classes, timeout)
 
 
 def run_bench(command: list[str], elf: Path, n_classes: int, timeout: float) -> Measurement:
-    """Run a bench driver (rv32_bench.c, cortexm_bench.c: the same output lines) in its simulator."""
+    """Run a bench driver (bench_driver.c) in its simulator and read its lines."""
     try:
         proc = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, timeout=timeout)
@@ -118,26 +123,40 @@ def run_bench(command: list[str], elf: Path, n_classes: int, timeout: float) -> 
                        worst, stack)
 
 
-def build(model: Model, workdir: Path, images: np.ndarray, labels: np.ndarray, storage: str = "flash") -> Rv32Build:
-    """Generate the model for the esp32c3 target, embed the digits, compile and link with a map."""
-    workdir = Path(workdir)
+BENCH_DRIVER = Path(__file__).with_name("bench_driver.c")  # + the bench_<isa>.h the compiler's ISA picks
+
+
+def build_bench(model: Model, workdir: Path, images: np.ndarray, labels: np.ndarray, *, target: str | Target,
+                storage: str, chip: str, cc: list[str], ld: list[str], qemu: Callable[[Path], list[str]],
+                startup: Path | None = None) -> QemuBuild:
+    """The build() of this module and of cortexm.py: generate the model for `target` and embed the digits;
+    compile the model, the digits, the bench driver, `startup` (if any) and the runtime with `cc` (compiler
+    and flags); link them with `ld` (compiler and link flags) and a map. `chip` names the toolchain in
+    errors; `qemu` gives the command that runs the ELF.
+    """
     gen = workdir / "gen"
-    compile_model(model, target="esp32c3", storage=storage, out_dir=gen)
+    compile_model(model, target=target, storage=storage, out_dir=gen)
     for name, text in emit_samples(images, labels, "the benchmark digits").items():
         (gen / name).write_text(text)
-    rt = runtime_dir()
-    units = {"model.o": gen / f"{model.name}.c", "samples.o": gen / "nnmodel_samples.c",
-             "bench.o": Path(__file__).with_name("rv32_bench.c")}
+    units = {"model.o": gen / f"{model.name}.c", "samples.o": gen / "nnmodel_samples.c", "bench.o": BENCH_DRIVER}
+    if startup is not None:
+        units["startup.o"] = startup
     units.update({f"nnrt_{src.stem}.o": src for src in runtime_sources()})
     for obj, src in units.items():
-        run_compiler([GCC, *CFLAGS, "-I", str(gen), "-I", str(rt / "include"), "-c", str(src),
+        run_compiler([*cc, "-I", str(gen), "-I", str(runtime_dir() / "include"), "-c", str(src),
                       "-o", str(workdir / obj)],
-                     f"{model.name}: the RV32 compiler failed on {src.name}")
+                     f"{model.name}: the {chip} compiler failed on {src.name}")
     elf, map_file = workdir / "bench.elf", workdir / "bench.map"
-    run_compiler([GCC, *LDFLAGS, f"-Wl,-Map={map_file}", *(str(workdir / o) for o in units), "-o", str(elf)],
-                 f"{model.name}: the RV32 link failed")
+    run_compiler([*ld, f"-Wl,-Map={map_file}", *(str(workdir / o) for o in units), "-o", str(elf)],
+                 f"{model.name}: the {chip} link failed")
     objects = tuple(o for o in units if o == "model.o" or o.startswith("nnrt_"))
-    return Rv32Build(elf, map_file, model.n_classes, objects)
+    return QemuBuild(elf, map_file, model.n_classes, objects, qemu(elf))
+
+
+def build(model: Model, workdir: Path, images: np.ndarray, labels: np.ndarray, storage: str = "flash") -> QemuBuild:
+    """Generate the model for the esp32c3 target, embed the digits, compile and link with a map."""
+    return build_bench(model, Path(workdir), images, labels, target="esp32c3", storage=storage, chip="RV32",
+                       cc=[GCC, *CFLAGS], ld=[GCC, *LDFLAGS], qemu=qemu_command)
 
 
 _ENTRY = re.compile(r"^ (?P<name>[.\w]\S*|COMMON)?\s+0x(?P<addr>[0-9a-fA-F]+)\s+0x(?P<size>[0-9a-fA-F]+)"

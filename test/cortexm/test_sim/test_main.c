@@ -5,12 +5,11 @@
 #include <stdint.h>
 
 #include "nnmodel_samples.h"
+#include "nnsim_checks.h"
 #include "unity_lite.h"
 
 #define SLED 1000
 #define SLED_STR "1000" /* for .rept */
-
-static volatile uint32_t sink;
 
 /* Counter ticks from the first read to the second around `bx` + the last `len` nops of a sled
  * + the second load: len + 2 instructions. One function per sled: GCC sizes an asm statement
@@ -54,35 +53,11 @@ static void check_sled(uint32_t (*sled_ticks)(uint32_t))
 static void test_every_straight_line_length_counts_exactly(void) { check_sled(sled16_ticks); }
 static void test_32_bit_instructions_count_one_each(void) { check_sled(sled32_ticks); }
 
-static void test_empty_region_is_zero_instructions(void)
-{
-    nnsim_mark_t m = nnsim_region_begin();
-    TEST_ASSERT_EQUAL_UINT32(0, nnsim_region_end(m));
-}
-
 static void test_region_counts_exact_instructions(void)
 {
     nnsim_mark_t m = nnsim_region_begin();
     __asm__ __volatile__("nop\n\tnop.w\n\tnop" ::: "memory");
     TEST_ASSERT_EQUAL_UINT32(3, nnsim_region_end(m));
-}
-
-static uint32_t burn_stack(uint32_t depth)
-{
-    volatile uint32_t pad[16];
-    pad[0] = depth;
-    return depth ? burn_stack(depth - 1) + pad[0] : 0;
-}
-
-static void test_stack_high_water_grows_with_depth(void)
-{
-    nnsim_stack_repaint();
-    sink = burn_stack(2);
-    uint32_t shallow = nnsim_stack_used();
-    nnsim_stack_repaint();
-    sink = burn_stack(8);
-    uint32_t deep = nnsim_stack_used();
-    TEST_ASSERT_GREATER_OR_EQUAL_INT((int32_t)shallow + 6 * 64, (int32_t)deep);
 }
 
 static void test_golden_check_covers_500_digits(void)
@@ -95,7 +70,7 @@ int main(void)
     UNITY_BEGIN();
     RUN_TEST(test_every_straight_line_length_counts_exactly);
     RUN_TEST(test_32_bit_instructions_count_one_each);
-    RUN_TEST(test_empty_region_is_zero_instructions);
+    RUN_TEST(test_empty_region_is_zero);
     RUN_TEST(test_region_counts_exact_instructions);
     RUN_TEST(test_stack_high_water_grows_with_depth);
     RUN_TEST(test_golden_check_covers_500_digits);

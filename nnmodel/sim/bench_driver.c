@@ -1,21 +1,31 @@
-/* Cortex-M4 benchmark driver (nnmodel.sim.cortexm, `nnmodel bench`): bare metal with newlib, linked
- * with the cortexm-qemu-sim platform's startup and memory map, run in QEMU mps2-an386 with
- * -icount shift=7 so that the platform's nnsim.h counts executed instructions exactly.
+/* Benchmark driver of nnmodel.sim.rv32 and nnmodel.sim.cortexm (`nnmodel bench`): bare metal, run in
+ * QEMU. bench_<isa>.h gives what differs between the instruction sets: how instructions are
+ * counted, how the stack pointer is read and where free RAM starts.
  *
- * Prints the lines of rv32_bench.c:
- *   digit K INSTRUCTIONS L0 L1 ...   every embedded sample digit: instructions inside the model
- *                                    calls (begin, feed_row x rows, finish) and its logits
+ * Prints, one line each:
+ *   digit K INSTRUCTIONS L0 L1 ...   every embedded sample digit: instructions executed inside the
+ *                                    model calls (begin, feed_row x rows, finish) and its logits
  *   worst INSTRUCTIONS               the same for an all-255 image: no pixel can be skipped
  *   stack BYTES                      stack peak of one streamed inference below its caller,
  *                                    the row buffer and the logits included (painted RAM)
- * The caller's copy of each row into the row buffer is not counted, as on RV32.
+ * The caller's copy of each row into the row buffer is not counted: a device fills it from its
+ * input (serial, camera) anyway.
  */
 #include <stdint.h>
 #include <stdio.h>
 
 #include "nnmodel.h"
 #include "nnmodel_samples.h"
-#include "nnsim.h"
+
+#if defined(__riscv)
+#include "bench_rv32.h"
+#elif defined(__arm__)
+#include "bench_cortexm.h"
+#else
+#error "bench_driver.c: no bench_<isa>.h for this instruction set"
+#endif
+
+#define PAINT 0xA5A5A5A5u
 
 static volatile int32_t sink;
 
@@ -24,9 +34,9 @@ static __attribute__((noinline)) uint32_t run(uint16_t k, int all255, int32_t *l
     uint8_t row[NNMODEL_INPUT_COLS];
     uint32_t n = 0;
     uint16_t r, c;
-    nnsim_mark_t m = nnsim_region_begin();
+    bench_mark_t m = bench_region_begin();
     nnmodel_begin();
-    n += nnsim_region_end(m);
+    n += bench_region_end(m);
     for (r = 0; r < NNMODEL_INPUT_ROWS; r++) {
         if (all255) {
             for (c = 0; c < NNMODEL_INPUT_COLS; c++) {
@@ -35,13 +45,13 @@ static __attribute__((noinline)) uint32_t run(uint16_t k, int all255, int32_t *l
         } else {
             nnmodel_sample_row(k, r, row);
         }
-        m = nnsim_region_begin();
+        m = bench_region_begin();
         nnmodel_feed_row(row);
-        n += nnsim_region_end(m);
+        n += bench_region_end(m);
     }
-    m = nnsim_region_begin();
+    m = bench_region_begin();
     nnmodel_finish(logits);
-    n += nnsim_region_end(m);
+    n += bench_region_end(m);
     return n;
 }
 
@@ -64,15 +74,15 @@ int main(void)
         printf("error model check\n");
         return 1;
     }
-    /* Stack first: paint the free RAM between the heap (newlib's) and our frame, infer, find the
-     * lowest word that changed. */
-    sp = nnsim__sp() & ~(uintptr_t)3u;
-    floor = nnsim__heap_end();
+    /* Stack first, before stdio has run: paint the free RAM between its floor and our frame,
+     * infer, find the lowest word that changed. */
+    sp = bench_sp() & ~(uintptr_t)3u;
+    floor = bench_ram_floor();
     for (p = floor; (uintptr_t)p < sp; p++) {
-        *p = NNSIM__PAINT;
+        *p = PAINT;
     }
     one_inference();
-    for (p = floor; (uintptr_t)p < sp && *p == NNSIM__PAINT; p++) {
+    for (p = floor; (uintptr_t)p < sp && *p == PAINT; p++) {
     }
     stack = (uint32_t)(sp - (uintptr_t)p);
 

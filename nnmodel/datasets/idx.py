@@ -15,9 +15,12 @@ from nnmodel.errors import NNModelError
 
 GZIP_MAGIC = b"\x1f\x8b"
 UBYTE = 0x08  # the only IDX element type MNIST uses
+# Every IDX element type (the byte after the 0x0000 magic) and its big-endian numpy dtype.
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 # Deflate cannot expand data by more than ~1032x; a gzip file whose header claims more is corrupt.
 _MAX_DEFLATE_RATIO = 1032
 _REDOWNLOAD = "download the file again or run `nnmodel data mnist --dir DIR`"
+_REWRITE = "write or copy the file again"  # the same advice for a user's own data file (read_idx(any_type=True))
 
 
 def is_gzip(path: Path) -> bool:
@@ -35,8 +38,13 @@ def open_maybe_gzip(path: str | os.PathLike[str]) -> BinaryIO:
         raise NNModelError(f"{p}: cannot open ({e.strerror or e}); check the path") from e
 
 
-def _read_exact(f: BinaryIO, n: int, path: Path, what: str) -> bytearray:
-    """Read exactly n bytes into a fresh writable buffer, or raise a 'truncated' error."""
+def is_idx_header(head: bytes) -> bool:
+    """True if head starts like an IDX file of any element type: 0x0000, a known type byte, 1..255 dimensions."""
+    return len(head) >= 4 and head[:2] == b"\0\0" and head[2] in IDX_TYPES and head[3] != 0
+
+
+def _read_exact(f: BinaryIO, n: int, path: Path, what: str, fix: str = _REDOWNLOAD) -> bytearray:
+    """Read exactly n bytes into a fresh writable buffer, or raise a 'truncated' error (fix: what to do)."""
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
@@ -47,56 +55,67 @@ def _read_exact(f: BinaryIO, n: int, path: Path, what: str) -> bytearray:
                 break
             got += k
     except (EOFError, OSError, zlib.error) as e:  # gzip stream cut short or corrupt
-        raise NNModelError(f"{path}: corrupt or truncated gzip data while reading {what} ({e}); {_REDOWNLOAD}") from e
+        raise NNModelError(f"{path}: corrupt or truncated gzip data while reading {what} ({e}); {fix}") from e
     if got < n:
-        raise NNModelError(f"{path}: truncated: {what} needs {n} bytes but only {got} are present; {_REDOWNLOAD}")
+        raise NNModelError(f"{path}: truncated: {what} needs {n} bytes but only {got} are present; {fix}")
     return buf
 
 
-def read_idx(path: str | os.PathLike[str], ndim: int | None = None) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str], ndim: int | None = None, *, any_type: bool = False) -> np.ndarray:
     """Read an unsigned-byte IDX file (raw or gzip) into a uint8 array shaped as its header says.
 
     ndim, if given, is the expected number of dimensions (3 for images, 1 for labels).
+    any_type also accepts the other IDX element types (signed byte, short, int, float, double: big-endian
+    in the file, returned in native byte order) and words its advice for a user's own file, not MNIST's.
     The declared size is checked against the file size before anything is allocated.
     """
     p = Path(path)
+    fix = _REWRITE if any_type else _REDOWNLOAD
     with open_maybe_gzip(p) as f:
         gz = isinstance(f, gzip.GzipFile)
-        magic = bytes(_read_exact(f, 4, p, "the IDX magic number"))
-        if magic[:2] != b"\0\0" or magic[2] != UBYTE or magic[3] == 0:
+        magic = bytes(_read_exact(f, 4, p, "the IDX magic number", fix))
+        if any_type:
+            if not is_idx_header(magic):
+                raise NNModelError(
+                    f"{p}: not an IDX file (magic 0x{magic.hex()}; expected 0x0000, a type byte 08 ubyte, 09 byte, "
+                    f"0B short, 0C int, 0D float or 0E double, then the number of dimensions); write it as IDX, "
+                    f"raw or .gz")
+        elif magic[:2] != b"\0\0" or magic[2] != UBYTE or magic[3] == 0:
             raise NNModelError(
                 f"{p}: not an unsigned-byte IDX file (magic 0x{magic.hex()}, expected 0x00000803 for images "
                 f"or 0x00000801 for labels); use the MNIST idx-ubyte files, raw or .gz")
+        dtype = np.dtype(IDX_TYPES[magic[2]])
         nd = magic[3]
         if ndim is not None and nd != ndim:
             raise NNModelError(
                 f"{p}: IDX magic 0x{magic.hex()} means {nd}-d data but 0x{0x800 + ndim:08x} ({ndim}-d) was "
                 f"expected; check that the images and labels files are not swapped")
-        dims = struct.unpack(f">{nd}I", _read_exact(f, 4 * nd, p, "the IDX dimensions"))
+        dims = struct.unpack(f">{nd}I", _read_exact(f, 4 * nd, p, "the IDX dimensions", fix))
         header = 4 + 4 * nd
-        payload = math.prod(dims)
+        payload = math.prod(dims) * dtype.itemsize
         shape = "x".join(map(str, dims))
         file_size = p.stat().st_size
         if gz:
             if payload > _MAX_DEFLATE_RATIO * file_size:
                 raise NNModelError(
                     f"{p}: header declares {shape} ({payload} bytes) but a {file_size}-byte gzip file cannot "
-                    f"hold that; the header is corrupt, {_REDOWNLOAD}")
+                    f"hold that; the header is corrupt, {fix}")
         elif header + payload != file_size:
             state = "truncated" if header + payload > file_size else "longer than declared"
             raise NNModelError(
                 f"{p}: {state}: header declares {shape} ({header + payload} bytes) but the file has "
-                f"{file_size} bytes; {_REDOWNLOAD}")
-        data = _read_exact(f, payload, p, f"{shape} data")
+                f"{file_size} bytes; {fix}")
+        data = _read_exact(f, payload, p, f"{shape} data", fix)
         if gz:
             try:
                 extra = f.read(1)
             except (EOFError, OSError, zlib.error) as e:
-                raise NNModelError(f"{p}: corrupt gzip data after the declared {shape} ({e}); {_REDOWNLOAD}") from e
+                raise NNModelError(f"{p}: corrupt gzip data after the declared {shape} ({e}); {fix}") from e
             if extra:
                 raise NNModelError(f"{p}: longer than declared: data continues after the declared {shape}; "
-                                   f"{_REDOWNLOAD}")
-    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+                                   f"{fix}")
+    array = np.frombuffer(data, dtype=dtype).reshape(dims)
+    return array if dtype.itemsize == 1 else array.astype(dtype.newbyteorder("="))
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

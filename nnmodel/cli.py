@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nnmodel: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `nnmodel info M | head`: the reader left; say nothing more
+        sys.stdout = None  # no flush of the closed pipe at exit
+        return 141
 
 
 if __name__ == "__main__":

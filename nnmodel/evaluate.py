@@ -1,4 +1,5 @@
-"""Accuracy, per-class accuracy, confusion matrix and C timing of a model on a dataset.
+"""Accuracy, per-class accuracy, confusion matrix (classification), RMSE and MAE per output
+(regression), and C timing of a model on a dataset.
 
 Shared by `nnmodel eval` and anything that reports on models; the engines are the numpy integer
 reference and the generated C built on the host (which must agree bit for bit).
@@ -15,7 +16,9 @@ import numpy as np
 
 from . import hostc, reference
 from .errors import NNModelError
+from .evaldata import EvalData, stream_codes
 from .model import Model
+from .realvalues import output_values
 
 ENGINES = ("reference", "c")
 TIMING_RUNS = 5
@@ -57,6 +60,29 @@ class Evaluation:
             return np.where(support > 0, np.diag(m) / np.maximum(support, 1), np.nan)
 
 
+@dataclass
+class Regression:
+    truth: np.ndarray  # float64 [N, K] in the outputs' units
+    predictions: np.ndarray  # float64 [N, K]: the integer outputs times their scales
+    names: list[str]
+    units: list[str]
+    engine: str
+    source: str
+    us_per_inference: float | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.truth)
+
+    @property
+    def rmse(self) -> np.ndarray:
+        return np.sqrt(((self.predictions - self.truth) ** 2).mean(axis=0)) if self.n else np.zeros(len(self.names))
+
+    @property
+    def mae(self) -> np.ndarray:
+        return np.abs(self.predictions - self.truth).mean(axis=0) if self.n else np.zeros(len(self.names))
+
+
 def check_compatible(model: Model, images: np.ndarray, labels: np.ndarray, where: str) -> None:
     spec = model.input
     if images.shape[1:] != (spec.rows, spec.cols):
@@ -95,6 +121,41 @@ def evaluate(model: Model, images: np.ndarray, labels: np.ndarray, *, engine: st
         logits = reference.run(model, images)
     return Evaluation(labels.astype(np.int64), np.argmax(logits, axis=1), list(model.labels), engine,
                       source, us)
+
+
+def evaluate_data(model: Model, data: EvalData, *, engine: str = "reference",
+                  timing: bool = True) -> Evaluation | Regression:
+    """A model on EvalData (nnmodel.evaldata): classification or regression, by the model's task."""
+    if engine not in ENGINES:
+        raise NNModelError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    rows = stream_codes(data, model)
+    us = None
+    if engine == "c":
+        logits, us = c_logits_and_timing(model, rows, timing=timing)
+    else:
+        logits = reference.run(model, rows)
+    if model.is_regression:
+        return Regression(data.targets, output_values(model, logits), list(model.labels),
+                          list(model.output.units), engine, data.source, us)
+    return Evaluation(data.targets, np.argmax(logits, axis=1), list(model.labels), engine, data.source, us)
+
+
+def format_regression(ev: Regression, title: str = "") -> str:
+    """rmse and mae per output, in its unit."""
+    out = [title] if title else []
+    out.append(f"engine: {ev.engine}" + (f"  data: {ev.source}" if ev.source else ""))
+    for name, unit, rmse, mae in zip(ev.names, ev.units, ev.rmse, ev.mae):
+        suffix = f" {unit}" if unit else ""
+        prefix = f"{name}: " if len(ev.names) > 1 else ""
+        out.append(f"{prefix}rmse: {rmse:.4g}{suffix}")
+        out.append(f"{prefix}mae: {mae:.4g}{suffix}")
+    if ev.us_per_inference is not None:
+        out.append(f"time: {ev.us_per_inference:.2f} us/inference (host C -O2, median of {TIMING_RUNS} runs)")
+    return "\n".join(out)
+
+
+def format_any(ev: Evaluation | Regression, title: str = "") -> str:
+    return format_regression(ev, title) if isinstance(ev, Regression) else format_report(ev, title)
 
 
 def format_confusion(ev: Evaluation) -> str:

@@ -13,12 +13,14 @@ import numpy as np
 
 from . import ops
 from .model import Model
+from .realvalues import network_rows
 
 CHUNK = 1000  # images per batch: bounds a conv model's im2col patches to ~0.5 GB
 
 
 def run(model: Model, images: np.ndarray, *, trace: list | None = None) -> np.ndarray:
-    """Integer logits, int64 [N, n_classes], for uint8 images [N, rows, cols].
+    """Integer outputs, int64 [N, n_classes], for input codes: uint8 images [N, rows, cols] (v1/v2), or
+    codes in the input's dtype as [N, *shape] or [N, rows, cols] (realvalues makes them from data).
 
     If `trace` is a list, every layer's output is appended to it in the layer's form: a sequence
     layer's state after each step [N, steps, units], a map layer's [N, h, w, c], a vector layer's
@@ -26,7 +28,9 @@ def run(model: Model, images: np.ndarray, *, trace: list | None = None) -> np.nd
     """
     spec = model.input
     x = np.asarray(images)
-    if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (spec.rows, spec.cols):
+    if spec.is_v3:
+        x = network_rows(spec, x)
+    elif x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (spec.rows, spec.cols):
         raise ValueError(f"images must be uint8 [N, {spec.rows}, {spec.cols}], got {x.dtype} {x.shape}")
     if len(x) <= CHUNK:
         return _run(model, x, trace)
@@ -44,7 +48,8 @@ def run(model: Model, images: np.ndarray, *, trace: list | None = None) -> np.nd
 
 def _run(model: Model, images: np.ndarray, trace: list | None) -> np.ndarray:
     form = ops.op_of(model.layers[0]).in_form
-    vec: np.ndarray = images.reshape((len(images),) + ops.input_shape(model.input.rows, model.input.cols, form))
+    spec = model.input
+    vec: np.ndarray = images.reshape((len(images),) + ops.input_shape(spec.rows, spec.cols, form, spec.channels))
     vec = vec.astype(np.int64)
     vec = forward(model.layers, vec, form, trace)
     return vec

@@ -82,7 +82,7 @@ def test_eval_without_data_uses_the_bundled_sample(model_file: Path, capsys) -> 
     (["missing.nnm"], "no such model file"),
     (["{model}", "--split", "train"], "--split train needs --data"),
     (["{model}", "--limit", "-1"], "--limit"),
-    (["{model}", "--data", "/nonexistent-dir"], "no MNIST test set"),
+    (["{model}", "--data", "/nonexistent-dir"], "no such file or folder"),
 ])
 def test_eval_errors_are_one_line(model_file: Path, capsys, args: list[str], message: str) -> None:
     argv = ["eval"] + [a.format(model=model_file) for a in args]

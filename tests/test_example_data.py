@@ -113,8 +113,9 @@ def test_thermistor_needs_and_allows_the_correction() -> None:
 
 def test_gestures() -> None:
     with np.load(DATA / "gestures.npz") as z:
-        assert sorted(z.files) == ["labels", "x", "y"]
+        assert sorted(z.files) == ["features", "labels", "x", "y"]
         x, y, labels = z["x"], z["y"], z["labels"]
+        assert z["features"].tolist() == ["ax", "ay", "az"]
     assert labels.dtype.kind == "U" and labels.tolist() == ["idle", "shake", "circle", "swipe_left", "tap"]
     assert x.dtype == np.float32 and x.shape == (2500, 32, 3)
     assert y.dtype == np.int64 and y.shape == (2500,) and np.bincount(y).tolist() == [500] * 5

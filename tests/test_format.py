@@ -76,7 +76,8 @@ def _grow_weights(h, d):
 
 
 CASES = {
-    "newer version": (lambda raw: raw[:8] + struct.pack("<I", 3) + raw[12:], "newer than this nnmodel"),
+    "newer version": (lambda raw: raw[:8] + struct.pack("<I", fileformat.FORMAT_VERSION + 1) + raw[12:],
+                      "newer than this nnmodel"),
     "bad magic": (lambda raw: b"XXMODEL\0" + raw[8:], "bad magic"),
     "truncated": (lambda raw: raw[: len(raw) // 2], "truncated"),
     "one flipped bit": (lambda raw: raw[:100] + bytes([raw[100] ^ 4]) + raw[101:], "CRC-32"),

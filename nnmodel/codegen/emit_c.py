@@ -7,9 +7,11 @@ where, and in which buffers, is nnmodel.plan's decision; this module only prints
 from __future__ import annotations
 
 from .. import __version__, ops
+from ..fileformat import format_version
 from ..model import Model
 from ..plan import Program, lower
 from ..targets import storage_macro
+from .emit_io import IOEmitter
 from .image import HEADER_BYTES, build_image
 from .layout import Layout
 
@@ -37,6 +39,10 @@ class _Emitter:
         self.P = model.name.upper()  # macro prefix
         self.prog: Program = lower(model, layout)
         self.buf = self.prog.buffers
+        # A version-3 model (any input shape, physical units, regression) adds the real-valued API;
+        # older models print exactly what they always did.
+        self.io = IOEmitter(model, self.p) if format_version(model) >= 3 else None
+        self.code_t = self.io.code_type if self.io else "uint8_t"
 
     def banner(self) -> str:
         return (f"{BANNER_PREFIX} {__version__} from {self.src_name}: do not edit, regenerate.\n"
@@ -85,7 +91,9 @@ class _Emitter:
     def header(self) -> str:
         p, P, m = self.p, self.P, self.m
         labels = ", ".join('"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"' for s in m.labels)
-        image = ""
+        image, io, what = "", "", "uint8 pixels"
+        if self.io is not None:
+            io, what = "\n" + self.io.header(), f"{self.io.code_type[:-2]} codes"
         if self.storage == "eeprom":
             image = (f"#define {P}_IMAGE_BYTES {HEADER_BYTES + len(self.lay.payload)}u\n"
                      f"/* The EEPROM image (header + payload); on hosts a RAM array tests may corrupt. */\n"
@@ -111,17 +119,17 @@ extern "C" {{
 #define {P}_STORAGE "{self.storage}"
 #define {P}_LABELS {{{labels}}}
 #define {P}_LAYERS "{self.layers()}"
-{image}
-/* Streaming inference: begin, then INPUT_ROWS calls of feed_row (INPUT_COLS uint8 pixels each),
+{image}{io}
+/* Streaming inference: begin, then INPUT_ROWS calls of feed_row (INPUT_COLS {what} each),
  * then finish, which writes NUM_CLASSES int32 logits (if logits != NULL) and returns the class. */
 void {p}_begin(void);
-void {p}_feed_row(const uint8_t *row);
+void {p}_feed_row(const {self.code_t} *row);
 uint16_t {p}_finish(int32_t *logits);
 /* Logit j of the last finished inference (0 if j >= NUM_CLASSES), until the next begin: for
  * callers with no room for the logits array. */
 int32_t {p}_logit(uint16_t j);
 /* The same for an image already in RAM (INPUT_ROWS * INPUT_COLS bytes, row-major). */
-uint16_t {p}_classify(const uint8_t *image, int32_t *logits);
+uint16_t {p}_classify(const {self.code_t} *image, int32_t *logits);
 /* NNRT_OK when the weights can be trusted: checks the EEPROM image; always OK for other storage. */
 nnrt_status_t {p}_check(void);
 
@@ -140,6 +148,8 @@ nnrt_status_t {p}_check(void);
         lines += [f"#define nnmodel_{f} {p}_{f}" for f in ("begin", "feed_row", "finish", "logit", "classify", "check")]
         if self.storage == "eeprom":
             lines.append(f"#define nnmodel_image {p}_image")
+        if self.io is not None:
+            lines += self.io.aliases()
         intro = "/* Model-independent names for the one model of this build, so firmware needs no model name. */"
         return f"""{self.banner()}{intro}
 #ifndef NNMODEL_H
@@ -198,7 +208,12 @@ static const uint8_t {p}_weights[{max(len(payload), 1)}] NNM_PROGMEM = {{
         p, P, prog = self.p, self.P, self.prog
         check = (f"return nnrt_image_check({p}_image, {P}_PAYLOAD_BYTES, {P}_HASH);"
                  if self.storage == "eeprom" else "return NNRT_OK;")
-        includes = "".join(f'#include "{h}"\n' for h in prog.headers)
+        includes = "".join(f'#include "{h}"\n' for h in prog.headers + (["nnrt/io.h"] if self.io else []))
+        feed = "void {p}_feed_row(const uint8_t *row)"
+        if self.io is not None and self.io.signed:
+            feed = f"static void {self.io.feed_codes}(const uint8_t *row)"
+        io_tables = self.io.tables() if self.io else ""
+        io_functions = self.io.functions() if self.io else ""
         statics = "".join(line + "\n" for line in prog.statics)
         if prog.functions:
             statics += "\n" + "\n".join(prog.functions)
@@ -215,13 +230,13 @@ static const uint8_t {p}_weights[{max(len(payload), 1)}] NNM_PROGMEM = {{
 #endif
 
 {self.weights()}
-{statics}
+{io_tables}{statics}
 void {p}_begin(void)
 {{
 {body(prog.begin)}
 }}
 
-void {p}_feed_row(const uint8_t *row)
+{feed.format(p=p)}
 {{
 {body(prog.feed)}
 }}
@@ -246,7 +261,7 @@ int32_t {p}_logit(uint16_t j)
     return j < {P}_NUM_CLASSES ? {p}_acc[j] : 0;
 }}
 
-uint16_t {p}_classify(const uint8_t *image, int32_t *logits)
+uint16_t {p}_classify(const {self.code_t} *image, int32_t *logits)
 {{
     uint16_t r;
     {p}_begin();
@@ -260,7 +275,7 @@ nnrt_status_t {p}_check(void)
 {{
     {check}
 }}
-"""
+{io_functions}"""
 
 
 def emit(model: Model, layout: Layout, storage: str, target: str, source: str) -> dict[str, str]:

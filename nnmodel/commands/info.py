@@ -10,11 +10,36 @@ from ..codegen.layout import lay_out
 from ..model import Model
 from ..plan import computed_macs, describe_stage, plan_buffers, plan_conv
 from ..proof import prove_no_overflow
+from ..realvalues import features, output_scales, output_steps
+
+
+def _v3_lines(model: Model) -> list[str]:
+    """The input's and outputs' physical meaning (version-3 models)."""
+    spec = model.input
+    lines = [f"model {model.name}: input {spec.describe()}, {spec.rows} row(s) of {spec.cols} per inference"]
+    per = "channel" if spec.kind == "image" else "feature"
+    for f in features(spec):
+        unit = f" [{f.unit}]" if f.unit else ""
+        lines.append(f"  {per} {f.name}{unit}: value = {f.scale:.6g} * (code - {f.zero_point}); raw integers count "
+                     f"{f.step:g}")
+    scales, steps = output_scales(model), output_steps(model)
+    if model.is_regression:
+        lines.append(f"output: regression, {model.n_classes} value(s)")
+        for name, unit, scale, step in zip(model.labels, model.output.units, scales, steps):
+            shown = f" [{unit}]" if unit else ""
+            lines.append(f"  {name}{shown} = {scale:.6g} * output; integer form in steps of {step:g}")
+    else:
+        lines.append(f"output: {model.n_classes} classes ({', '.join(model.labels)}); a logit's real value is "
+                     f"{float(scales[0]):.6g} * logit" + ("" if len(set(scales.tolist())) == 1 else " (per class)"))
+    return lines
 
 
 def describe(model: Model) -> list[str]:
-    lines = [f"model {model.name}: input {model.input.rows}x{model.input.cols} uint8 fed by rows, "
-             f"{model.n_classes} classes ({', '.join(model.labels)})"]
+    if model.input.is_v3 or model.output.is_v3:
+        lines = _v3_lines(model)
+    else:
+        lines = [f"model {model.name}: input {model.input.rows}x{model.input.cols} uint8 fed by rows, "
+                 f"{model.n_classes} classes ({', '.join(model.labels)})"]
     proofs = prove_no_overflow(model)
     for i, (layer, proof) in enumerate(zip(model.layers, proofs)):
         op = ops.op_of(layer)
@@ -53,6 +78,10 @@ def describe(model: Model) -> list[str]:
         note = "" if len(shown) == len(acc) else " (no validation split: final fit on all training digits)"
         lines.append("accuracy at export: " + ", ".join(f"{k} {v:.2%}" if isinstance(v, float) else f"{k} {v}"
                                                         for k, v in shown.items()) + note)
+    for key in ("rmse", "mae"):
+        errors = model.provenance.get(key)
+        if isinstance(errors, dict):
+            lines.append(f"{key} at export: " + ", ".join(f"{k} {v}" for k, v in errors.items() if v is not None))
     if model.provenance.get("command"):
         lines.append(f"produced by: {model.provenance['command']}")
     return lines

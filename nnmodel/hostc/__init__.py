@@ -42,10 +42,20 @@ class HostBuild:
         """(logits [N, n_classes], classes [N]) as the C build computes them."""
         with tempfile.TemporaryDirectory(prefix="nnmodel-run-") as tmp:
             src, dst = Path(tmp) / "images.u8", Path(tmp) / "logits.i32"
-            np.ascontiguousarray(images, np.uint8).tofile(src)
+            np.ascontiguousarray(images, np.int8 if images.dtype == np.int8 else np.uint8).tofile(src)
             self._run("logits", str(src), str(dst))
             out = np.fromfile(dst, "<i4").astype(np.int64).reshape(len(images), self.n_classes + 1)
         return out[:, :-1], out[:, -1]
+
+    def raw(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(logits, classes, outputs in steps) of a version-3 model fed raw int32 readings with feed_raw."""
+        n = len(raw)
+        with tempfile.TemporaryDirectory(prefix="nnmodel-run-") as tmp:
+            src, dst = Path(tmp) / "raw.i32", Path(tmp) / "out.i32"
+            np.ascontiguousarray(raw, "<i4").tofile(src)
+            self._run("raw", str(src), str(dst))
+            out = np.fromfile(dst, "<i4").astype(np.int64).reshape(n, 2 * self.n_classes + 1)
+        return out[:, :self.n_classes], out[:, self.n_classes], out[:, self.n_classes + 1:]
 
     def ns_per_inference(self, images: np.ndarray, repeats: int) -> float:
         with tempfile.TemporaryDirectory(prefix="nnmodel-run-") as tmp:

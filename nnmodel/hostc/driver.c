@@ -4,9 +4,13 @@
  *                                 the class nnmodel_finish returned, to OUT
  *   driver time IMAGES REPEATS    print nanoseconds per inference (classify, CPU time)
  *   driver check [BYTE BIT]       print the storage check status, after flipping one image bit
+ *   driver raw RAW OUT            (version-3 models) feed each input's int32 LE raw readings with
+ *                                 feed_raw; write its logits, class and NUM_CLASSES outputs of
+ *                                 nnmodel_output (int32 LE) to OUT
  *
- * IMAGES is raw uint8 pixels, NNMODEL_INPUT_ROWS * NNMODEL_INPUT_COLS per image. The driver may
- * use malloc and stdio; the runtime it drives does not.
+ * IMAGES is the input codes (uint8 pixels, or the model's int8 codes), NNMODEL_INPUT_ROWS *
+ * NNMODEL_INPUT_COLS bytes per input. The driver may use malloc and stdio; the runtime it drives
+ * does not.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +20,18 @@
 #include "nnmodel.h"
 
 #define IMAGE_BYTES ((size_t)NNMODEL_INPUT_ROWS * NNMODEL_INPUT_COLS)
+/* Codes go in as bytes: a void pointer converts to the model's uint8_t or int8_t row type. */
+#define CODES(p) ((const void *)(p))
 
-static unsigned char *read_all(const char *path, size_t *n_images)
+static void put_le32(unsigned char *le, uint32_t v)
+{
+    le[0] = (unsigned char)v;
+    le[1] = (unsigned char)(v >> 8);
+    le[2] = (unsigned char)(v >> 16);
+    le[3] = (unsigned char)(v >> 24);
+}
+
+static unsigned char *read_all(const char *path, size_t *n_images, size_t unit)
 {
     FILE *f = fopen(path, "rb");
     unsigned char *data;
@@ -27,12 +41,12 @@ static unsigned char *read_all(const char *path, size_t *n_images)
         exit(2);
     }
     data = (unsigned char *)malloc((size_t)size + 1);
-    if (data == NULL || fread(data, 1, (size_t)size, f) != (size_t)size || (size_t)size % IMAGE_BYTES) {
-        fprintf(stderr, "%s: not a whole number of images\n", path);
+    if (data == NULL || fread(data, 1, (size_t)size, f) != (size_t)size || (size_t)size % unit) {
+        fprintf(stderr, "%s: not a whole number of inputs\n", path);
         exit(2);
     }
     fclose(f);
-    *n_images = (size_t)size / IMAGE_BYTES;
+    *n_images = (size_t)size / unit;
     return data;
 }
 
@@ -51,7 +65,7 @@ static int cmd_logits(const char *in, const char *out)
     unsigned r, j;
     int32_t logits[NNMODEL_NUM_CLASSES];
     unsigned char le[4 * (NNMODEL_NUM_CLASSES + 1)];
-    unsigned char *images = read_all(in, &n);
+    unsigned char *images = read_all(in, &n, IMAGE_BYTES);
     FILE *f = fopen(out, "wb");
     if (f == NULL) {
         fprintf(stderr, "cannot write %s\n", out);
@@ -61,15 +75,11 @@ static int cmd_logits(const char *in, const char *out)
     for (k = 0; k < n; k++) {
         nnmodel_begin();
         for (r = 0; r < NNMODEL_INPUT_ROWS; r++) {
-            nnmodel_feed_row(images + k * IMAGE_BYTES + (size_t)r * NNMODEL_INPUT_COLS);
+            nnmodel_feed_row(CODES(images + k * IMAGE_BYTES + (size_t)r * NNMODEL_INPUT_COLS));
         }
         uint16_t cls = nnmodel_finish(logits);
         for (j = 0; j <= NNMODEL_NUM_CLASSES; j++) {
-            uint32_t v = j < NNMODEL_NUM_CLASSES ? (uint32_t)logits[j] : cls;
-            le[4 * j] = (unsigned char)v;
-            le[4 * j + 1] = (unsigned char)(v >> 8);
-            le[4 * j + 2] = (unsigned char)(v >> 16);
-            le[4 * j + 3] = (unsigned char)(v >> 24);
+            put_le32(le + 4 * j, j < NNMODEL_NUM_CLASSES ? (uint32_t)logits[j] : cls);
         }
         fwrite(le, 1, sizeof le, f);
     }
@@ -84,12 +94,12 @@ static int cmd_time(const char *in, long repeats)
     unsigned long sink = 0;
     clock_t t0;
     double seconds;
-    unsigned char *images = read_all(in, &n);
+    unsigned char *images = read_all(in, &n, IMAGE_BYTES);
     require_ok();
     t0 = clock();
     for (rep = 0; rep < repeats; rep++) {
         for (k = 0; k < n; k++) {
-            sink += nnmodel_classify(images + k * IMAGE_BYTES, NULL);
+            sink += nnmodel_classify(CODES(images + k * IMAGE_BYTES), NULL);
         }
     }
     seconds = (double)(clock() - t0) / CLOCKS_PER_SEC;
@@ -120,8 +130,50 @@ static int cmd_check(int argc, char **argv)
     return 0;
 }
 
+#ifdef NNMODEL_INPUT_FEATURES
+static int cmd_raw(const char *in, const char *out)
+{
+    size_t n, k, i;
+    unsigned r, j;
+    int32_t row[NNMODEL_INPUT_COLS];
+    int32_t logits[NNMODEL_NUM_CLASSES];
+    unsigned char le[4 * (2 * NNMODEL_NUM_CLASSES + 1)];
+    unsigned char *raw = read_all(in, &n, 4 * IMAGE_BYTES);
+    FILE *f = fopen(out, "wb");
+    if (f == NULL) {
+        fprintf(stderr, "cannot write %s\n", out);
+        return 2;
+    }
+    require_ok();
+    for (k = 0; k < n; k++) {
+        nnmodel_begin();
+        for (r = 0; r < NNMODEL_INPUT_ROWS; r++) {
+            const unsigned char *p = raw + 4 * (k * IMAGE_BYTES + (size_t)r * NNMODEL_INPUT_COLS);
+            for (i = 0; i < NNMODEL_INPUT_COLS; i++, p += 4) {
+                row[i] = (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+            }
+            nnmodel_feed_raw(row);
+        }
+        uint16_t cls = nnmodel_finish(logits);
+        for (j = 0; j < NNMODEL_NUM_CLASSES; j++) {
+            put_le32(le + 4 * j, (uint32_t)logits[j]);
+            put_le32(le + 4 * (NNMODEL_NUM_CLASSES + 1 + j), (uint32_t)nnmodel_output((uint16_t)j));
+        }
+        put_le32(le + 4 * NNMODEL_NUM_CLASSES, cls);
+        fwrite(le, 1, sizeof le, f);
+    }
+    free(raw);
+    return fclose(f) == 0 ? 0 : 2;
+}
+#endif
+
 int main(int argc, char **argv)
 {
+#ifdef NNMODEL_INPUT_FEATURES
+    if (argc == 4 && strcmp(argv[1], "raw") == 0) {
+        return cmd_raw(argv[2], argv[3]);
+    }
+#endif
     if (argc == 4 && strcmp(argv[1], "logits") == 0) {
         return cmd_logits(argv[2], argv[3]);
     }

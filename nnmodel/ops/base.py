@@ -7,8 +7,8 @@ A layer consumes and produces one of three forms (the batch axis first):
     map       [N, H, W, C]  one HWC row per input row (conv2d, maxpool2d); a vector layer after it
                             reads it flattened in HWC order
 
-The image [N, rows, cols] enters in the first layer's form: a map (rows, cols, 1), a sequence of
-rows, or a vector of rows·cols pixels. `adapt_shape`/`adapt` are the only conversions; a layer
+The input [N, rows, cols] enters in the first layer's form: a map (rows, cols/C, C), a sequence of
+rows, or a vector of rows·cols codes. `adapt_shape`/`adapt` are the only conversions; a layer
 whose form cannot be reached from the previous one is refused by the loader.
 """
 from __future__ import annotations
@@ -32,9 +32,10 @@ class Layer(Protocol):
     def outputs(self) -> int: ...
 
 
-def input_shape(rows: int, cols: int, form: str) -> Shape:
-    """The image as the first layer sees it."""
-    return {MAP: (rows, cols, 1), SEQUENCE: (rows, cols), VECTOR: (rows * cols,)}[form]
+def input_shape(rows: int, cols: int, form: str, channels: int = 1) -> Shape:
+    """The input (`rows` rows of `cols` codes, an image's rows holding cols/channels pixels of
+    `channels` values) as the first layer sees it."""
+    return {MAP: (rows, cols // channels, channels), SEQUENCE: (rows, cols), VECTOR: (rows * cols,)}[form]
 
 
 def adapt_shape(shape: Shape, src: str, dst: str) -> Shape | None:
@@ -73,8 +74,9 @@ class TrainStep:
     """What one layer's training forward needs besides its parameters and input."""
 
     first: bool  # the network's first layer: it trains on standardized inputs (Network.input_mean/std)
-    mean: float = 0.0
-    std: float = 1.0
+    # One value, or one per element of the input's last axis (dense: inputs, rnn: a step's, conv: channels)
+    mean: float | np.ndarray = 0.0
+    std: float | np.ndarray = 1.0
     leak: float = 0.0  # surrogate slope of a saturated hard-tanh recurrence (backward only)
     weight: np.ndarray | None = None  # the exported (clipped) float weight "w", for ops that clip it
 

@@ -196,13 +196,18 @@ class Conv2DOp(WeightedOp):
                       in_max: int, q: Conv2D | None, step: TrainStep) -> TrainOut:
         """Keeps the im2col patches (integers in QAT) with the affine map to their real values."""
         cols = im2col(x, spec.size)
-        # Real patch value = a·cols + c (the first layer in the standardized parametrization, as dense).
+        # Real patch value = a·cols + c (the first layer in the standardized parametrization, as dense);
+        # per-channel statistics repeat along the patch (order dy, dx, c).
         a, c = (in_scale / step.std, -step.mean / step.std) if step.first else (in_scale, 0.0)
+        if np.ndim(a) or np.ndim(c):
+            a, c = np.tile(np.broadcast_to(a, (x.shape[-1],)), spec.size ** 2), np.tile(
+                np.broadcast_to(c, (x.shape[-1],)), spec.size ** 2)
         entry: dict[str, Any] = {"in_shape": x.shape, "cols": cols, "affine": (a, c)}
         if q is None:
             assert step.weight is not None
             w = step.weight.reshape(spec.channels, -1)
-            z = cols @ (a * w).T + (c * w.sum(axis=1) + params["b"])  # = (a·cols + c) @ wᵀ + b
+            shift = c * w.sum(axis=1) if np.ndim(c) == 0 else w @ c
+            z = cols @ (a * w).T + (shift + params["b"])  # = (a·cols + c) @ wᵀ + b
             y, mask = float_act(spec.activation, z)
             entry.update(w=w, deriv=deriv(spec.activation, z, mask), y=y)
             return TrainOut(y, 1.0, in_max, entry)

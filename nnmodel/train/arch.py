@@ -1,12 +1,13 @@
 """The --arch mini-language: `mlp:784-128-10`, `rnn:28-5-8-10`, `rnn-tanh:28-5-8-10`,
 `cnn:28x28-c6-p2-c6-p3-10`.
 
-    mlp[-ACT]:IN-H1-...-CLASSES   dense layers; hidden activation ACT (default relu), logits last
-    rnn[-ACT]:COLS-U1-...-CLASSES stacked Elman layers fed one COLS-pixel row per step (ACT default
+    mlp[-ACT]:IN-H1-...-OUT       dense layers on IN features (an image or sequence flattened); hidden
+                                  activation ACT (default relu); OUT classes or regression outputs last
+    rnn[-ACT]:COLS-U1-...-OUT     stacked Elman layers fed one step of COLS features per row (ACT default
                                   hardtanh), then one dense logits layer on the last top hidden state
     rnn[-ACT]:COLS-U1-.../D1-...-CLASSES  optional dense hidden layers after the '/' (relu)
 
-    cnn[-ACT]:HxW-L1-...-CLASSES  an H×W×1 image through conv/pool layers, then dense layers: Lk is
+    cnn[-ACT]:HxW[xC]-L1-...-OUT  an H×W×C image (C default 1) through conv/pool layers, then dense layers: Lk is
                                   cN (3×3 valid conv to N channels, ACT default relu; cNkK for K×K),
                                   pN (N×N max pool, floor) or, after the last c/p, a dense size (relu)
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..errors import NNModelError
 
@@ -56,6 +59,32 @@ class Arch:
     def check_weight_bits(self, bits: int) -> None:
         if bits != 8 and self.family == "rnn":
             raise NNModelError(f"--weight-bits {bits}: RNN weights are int8 only; use it with mlp or cnn")
+
+    def input_shape(self, data_shape: tuple[int, ...], source: str) -> tuple[int, ...]:
+        """The input tensor shape this architecture reads data of `data_shape` (one sample) as; a
+        one-line error naming the data, the arch and one that would fit when it cannot."""
+        n = int(np.prod(data_shape))
+        shape = tuple(int(d) for d in data_shape)
+        if self.family == "cnn":
+            h, w, c = self.layers[0].in_shape
+            if shape == (h, w, c) or (c == 1 and shape == (h, w)):
+                return (h, w, c)
+            fix = f"cnn:{'x'.join(map(str, shape))}-c6-p2-{self.layers[-1].n_out}" if len(shape) >= 2 else \
+                f"mlp:{n}-16-{self.layers[-1].n_out}"
+            raise NNModelError(f"{source}: samples have shape {_dims(shape)}, but --arch {self.text} takes "
+                               f"{h}x{w}x{c} images; e.g. --arch {fix}")
+        if self.family == "rnn":
+            width = shape[-1] * shape[-2] if len(shape) == 3 else shape[-1]
+            if len(shape) >= 2 and width == self.n_in:
+                return shape
+            fix = (f"rnn:{width}-16-{self.layers[-1].n_out}" if len(shape) >= 2
+                   else f"mlp:{n}-16-{self.layers[-1].n_out}")
+            raise NNModelError(f"{source}: samples have shape {_dims(shape)}, but --arch {self.text} takes "
+                               f"sequences of {self.n_in} features per step; e.g. --arch {fix}")
+        if n != self.n_in:
+            raise NNModelError(f"{source}: samples have shape {_dims(shape)}, but --arch {self.text} takes "
+                               f"{self.n_in} features; e.g. --arch mlp:{n}-16-{self.layers[-1].n_out}")
+        return shape
 
     def check_images(self, shape: tuple[int, ...], source: str) -> None:
         """Refuse images [N, rows, cols] this architecture cannot read, naming an --arch that can."""
@@ -130,10 +159,12 @@ def _parse_cnn(text: str, act: str, body: str) -> Arch:
     if act == "lut":
         raise fail("a conv layer takes relu or hardtanh, not a tanh table")
     tokens = body.split("-")
-    m = re.fullmatch(r"(\d+)x(\d+)", tokens[0])
+    m = re.fullmatch(r"(\d+)x(\d+)(?:x(\d+))?", tokens[0])
     if not m:
-        raise fail(f"starts with the image size HxW, not {tokens[0]!r}")
-    shape = (int(m[1]), int(m[2]), 1)
+        raise fail(f"starts with the image size HxW or HxWxC, not {tokens[0]!r}")
+    shape = (int(m[1]), int(m[2]), int(m[3] or 1))
+    if not all(1 <= d <= 1024 for d in shape):
+        raise fail(f"image size {tokens[0]!r}: each dimension must be 1..1024")
     layers: list[LayerSpec] = []
     k = 1
     for k in range(1, len(tokens)):
@@ -174,6 +205,10 @@ def _parse_cnn(text: str, act: str, body: str) -> Arch:
         layers.append(LayerSpec("dense", a, b, "relu"))
     layers.append(LayerSpec("dense", sizes[-2], sizes[-1], "none"))
     return Arch(text, "cnn", tuple(layers))
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
 
 
 def _volume(shape: tuple[int, int, int]) -> int:

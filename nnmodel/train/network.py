@@ -42,16 +42,22 @@ class Network:
     params: list[dict[str, np.ndarray]]
     out_scales: list[float]  # real value of one output step per layer (0 for the logits layer)
     input_spec: InputSpec = field(default_factory=InputSpec)
-    # The first layer trains on standardized pixels (x - mean) / std (better conditioned than 0..1);
-    # float_layers() folds mean and std into its weights and bias, so the exported model eats raw pixels.
-    input_mean: float = 0.0
-    input_std: float = 1.0
+    # The first layer trains on standardized inputs (x - mean) / std (better conditioned than raw
+    # codes); float_layers() folds mean and std into its weights and bias, so the exported model eats
+    # raw codes. One value, or one per element of the first layer's input's last axis.
+    input_mean: float | np.ndarray = 0.0
+    input_std: float | np.ndarray = 1.0
+    # Regression: the network learns standardized targets (y - mean) / std; the final export folds
+    # std and mean into the last layer, so the model's outputs are in the targets' units.
+    target_mean: np.ndarray | None = None
+    target_std: np.ndarray | None = None
     leak: float = 0.0  # surrogate hard-tanh slope where it saturates (backward only; see ops.activation.deriv)
     weight_bits: int = 8  # of dense and conv weights (4: int4, two per byte); RNN weights stay int8
 
     @classmethod
-    def create(cls, arch: Arch, rng: np.random.Generator, input_mean: float = 0.0,
-               input_std: float = 1.0, init_ih: float = 0.0, weight_bits: int = 8) -> Network:
+    def create(cls, arch: Arch, rng: np.random.Generator, input_mean: float | np.ndarray = 0.0,
+               input_std: float | np.ndarray = 1.0, init_ih: float = 0.0, weight_bits: int = 8,
+               input_spec: InputSpec | None = None) -> Network:
         params = [_op(spec).init_params(spec, rng, init_ih) for spec in arch.layers]
         scales = []
         for spec in arch.layers:
@@ -63,11 +69,15 @@ class Network:
                 scales.append(4.0 / 127.0)  # placeholder until calibration
             else:
                 scales.append(0.0)
-        spec_in = InputSpec()
-        if arch.family == "cnn":
+        spec_in = input_spec or InputSpec()
+        if input_spec is None and arch.family == "cnn":
             h, w, _ = arch.layers[0].in_shape
             spec_in = InputSpec(rows=h, cols=w)
         return cls(arch, params, scales, spec_in, input_mean, input_std, weight_bits=weight_bits)
+
+    @property
+    def regression(self) -> bool:
+        return self.target_mean is not None
 
     # ------------------------------------------------------------------------------ learned weight ranges
     # Export scales a tensor by max|W| / qmax, so one outlier weight coarsens the grid for all (int4 has
@@ -133,10 +143,15 @@ class Network:
             g["w"] = g["w"] * inside
 
     # ------------------------------------------------------------------------------ export
-    def float_layers(self) -> list[FloatLayer]:
+    def float_layers(self, final: bool = False) -> list[FloatLayer]:
+        """The layers as exported; `final` also folds a regression's target statistics into the last."""
         out = []
+        last = len(self.arch.layers) - 1
         for i, (spec, p) in enumerate(zip(self.arch.layers, self.params)):
             p = self._folded_first() if i == 0 else self._exported(i)
+            if i == last and final and self.target_mean is not None and self.target_std is not None:
+                p["w"] = p["w"] * self.target_std[:, None]
+                p["b"] = p["b"] * self.target_std + self.target_mean
             weights = {k: v.astype(np.float32) for k, v in p.items()}
             extra = _op(spec).float_extra(spec, self.weight_bits)
             out.append(FloatLayer(spec.kind, weights, spec.activation, self.out_scales[i],
@@ -149,7 +164,10 @@ class Network:
         p = self._exported(0)
         key = "w_ih" if "w_ih" in p else "w"
         p[key] = p[key] / self.input_std
-        p["b"] = p["b"] - self.input_mean * p[key].reshape(len(p[key]), -1).sum(axis=1)
+        if np.ndim(self.input_mean):  # per input element, along the weight's last axis
+            p["b"] = p["b"] - (p[key] * self.input_mean).reshape(len(p[key]), -1).sum(axis=1)
+        else:
+            p["b"] = p["b"] - self.input_mean * p[key].reshape(len(p[key]), -1).sum(axis=1)
         return p
 
     def _exported(self, i: int) -> dict[str, np.ndarray]:
@@ -162,8 +180,10 @@ class Network:
         return (x_real - self.input_mean) / self.input_std
 
     def quantize(self, name: str = "model", *, per_channel: bool = False, provenance: dict | None = None,
-                 labels: list[str] | None = None) -> Model:
-        return quantize_model(name, self.float_layers(), labels=labels, input_spec=self.input_spec,
+                 labels: list[str] | None = None, final: bool = False) -> Model:
+        """The integer model of the current weights; `final` for the saved one (a regression's outputs
+        then come in the targets' units; while training they are standardized)."""
+        return quantize_model(name, self.float_layers(final), labels=labels, input_spec=self.input_spec,
                               per_channel=per_channel, provenance=provenance)
 
     # ------------------------------------------------------------------------------ forward
@@ -177,7 +197,7 @@ class Network:
         x = np.asarray(images, np.float64)
         spec_in = self.input_spec
         form = _op(self.arch.layers[0]).in_form
-        vec = x.reshape((len(x),) + ops.input_shape(spec_in.rows, spec_in.cols, form))
+        vec = x.reshape((len(x),) + ops.input_shape(spec_in.rows, spec_in.cols, form, spec_in.channels))
         scale, in_max = spec_in.scale, INPUT_MAX
         cache = Cache()
         for i, spec in enumerate(self.arch.layers):
@@ -197,13 +217,19 @@ class Network:
             out.entry.update(drop=drop, adapt=(form, op.in_form, shape))
             cache.per_layer.append(out.entry)
             vec, scale, in_max, form = out.y, out.scale, out.in_max, op.out_form
+        last = cache.per_layer[-1]
+        if q is not None and self.regression and "logit_scale" in last:
+            # The integer logits come at one common scale (enough for argmax); a regression's loss needs
+            # each output at its own: acc_k · acc_scale_k.
+            last["rescale"] = np.asarray(q.layers[-1].acc_scale, np.float64) / last["logit_scale"]
+            vec = vec * last["rescale"]
         return vec, cache
 
     # ------------------------------------------------------------------------------ backward
     def backward(self, d_logits: np.ndarray, cache: Cache) -> list[dict[str, np.ndarray]]:
         """Gradients of the loss for every parameter, given dLoss/dlogits (as returned by forward)."""
         grads: list[dict[str, np.ndarray]] = [{} for _ in self.params]
-        d = d_logits
+        d = d_logits * cache.per_layer[-1].get("rescale", 1.0)
         for i in range(len(self.arch.layers) - 1, -1, -1):
             spec, entry = self.arch.layers[i], cache.per_layer[i]
             g, d_in = _op(spec).train_backward(spec, entry, d, i > 0)

@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..model import Model
+from .. import ops
+from ..model import InputSpec, Model
 from .arch import Arch
 from .augment import AugmentConfig, augment
+from .data import standardization
 from .network import Cache, Network, distill_xent
 from .optim import Adam, learning_rate
 
@@ -67,6 +69,8 @@ class TrainConfig:
     ema: float = 0.0  # > 0: keep an exponential moving average of the QAT weights (decay per step)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
+    task: str = "classify"  # or "regress": MSE on standardized targets, selection by validation RMSE
+    standardize: bool = False  # per-feature input standardization (a user's data; MNIST trains on raw pixels)
 
     @property
     def holdout_seed(self) -> int:
@@ -80,6 +84,8 @@ class TrainConfig:
 
 @dataclass
 class EpochStats:
+    """Scores are accuracies for classification and RMSEs (in the targets' units) for regression."""
+
     epoch: int
     loss: float
     train_acc: float
@@ -122,6 +128,12 @@ def int_logits(net: Network, q: Model, images: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, net.arch.layers[-1].n_out), np.int64)
 
 
+def int_outputs(net: Network, q: Model, images: np.ndarray) -> np.ndarray:
+    """The integer model's outputs: logits for classification, real values for regression."""
+    logits = int_logits(net, q, images)
+    return logits * np.asarray(q.layers[-1].acc_scale, np.float64) if net.regression else logits
+
+
 def float_logits(net: Network, images: np.ndarray) -> np.ndarray:
     out = [net.forward(images[s:s + EVAL_CHUNK])[0] for s in range(0, len(images), EVAL_CHUNK)]
     return np.concatenate(out) if out else np.zeros((0, net.arch.layers[-1].n_out))
@@ -129,6 +141,25 @@ def float_logits(net: Network, images: np.ndarray) -> np.ndarray:
 
 def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float((np.argmax(logits, axis=1) == labels).mean()) if len(labels) else 0.0
+
+
+def _score(net: Network, outputs: np.ndarray, targets: np.ndarray) -> float:
+    """Accuracy (classification), or RMSE in the targets' units of standardized outputs/targets."""
+    if not net.regression:
+        return _accuracy(outputs, targets)
+    assert net.target_std is not None
+    return float(np.sqrt((((outputs - targets) * net.target_std) ** 2).mean())) if len(targets) else 0.0
+
+
+def _better(net: Network, a: float, b: float | None) -> bool:
+    """Is score a better than b (None: no score yet)? Higher accuracy, lower RMSE."""
+    return b is None or (a < b if net.regression else a > b)
+
+
+def mse(outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean squared error over samples and outputs, and its gradient."""
+    diff = outputs - targets
+    return float((diff ** 2).mean()), 2.0 * diff / diff.size
 
 
 def _calibrate(net: Network, cache: Cache, ema: dict[int, float], pct: float) -> None:
@@ -152,8 +183,24 @@ def _update_average(averaged: list[dict[str, np.ndarray]] | None, params: list[d
     return averaged
 
 
+def _new_network(arch: Arch, rng: np.random.Generator, cfg: TrainConfig, template: Network) -> Network:
+    """A fresh initialisation with the template's input/target statistics and input spec."""
+    net = Network.create(arch, rng, template.input_mean, template.input_std, init_ih=cfg.init_ih,
+                         weight_bits=cfg.weight_bits, input_spec=template.input_spec)
+    net.target_mean, net.target_std, net.leak = template.target_mean, template.target_std, cfg.leak
+    return net
+
+
+def _loss(net: Network, cfg: TrainConfig, outputs: np.ndarray, targets: np.ndarray,
+          soft: np.ndarray | None) -> tuple[float, np.ndarray]:
+    if net.regression:
+        return mse(outputs, targets)
+    return distill_xent(outputs, targets, soft, cfg.distill, cfg.temperature)
+
+
 def _screen(arch: Arch, cfg: TrainConfig, seeds: list[np.random.SeedSequence], x_tr: np.ndarray,
-            y_tr: np.ndarray, teacher: Teacher | None, x_va: np.ndarray, y_va: np.ndarray) -> Network:
+            y_tr: np.ndarray, teacher: Teacher | None, x_va: np.ndarray, y_va: np.ndarray,
+            template: Network) -> Network:
     """Best of several initialisations: each trains `screen_epochs` float epochs at the peak learning
     rate (its own init and batch order); the one with the best float accuracy on the validation
     split (ties: earliest) starts the real run. A tiny RNN's result depends strongly on its start.
@@ -161,29 +208,29 @@ def _screen(arch: Arch, cfg: TrainConfig, seeds: list[np.random.SeedSequence], x
     best: tuple[float, Network] | None = None
     for seq in seeds:
         init_rng, order_rng = (np.random.default_rng(s) for s in seq.spawn(2))
-        net = Network.create(arch, init_rng, init_ih=cfg.init_ih, weight_bits=cfg.weight_bits)
-        net.leak = cfg.leak
+        net = _new_network(arch, init_rng, cfg, template)
         opt = Adam(l2=cfg.l2, clip=cfg.clip)
         for _ in range(cfg.screen_epochs):
             order = order_rng.permutation(len(y_tr))
             for b in range(0, len(order), cfg.batch):
                 idx = order[b:b + cfg.batch]
                 logits, cache = net.forward(x_tr[idx])
-                _, d = distill_xent(logits, y_tr[idx], teacher(x_tr[idx]) if teacher else None, cfg.distill,
-                                    cfg.temperature)
+                _, d = _loss(net, cfg, logits, y_tr[idx], teacher(x_tr[idx]) if teacher else None)
                 opt.step(net.params, net.backward(d, cache), cfg.lr)
-        acc = _accuracy(float_logits(net, x_va), y_va)
-        if best is None or acc > best[0]:
-            best = (acc, net)
+        score = _score(net, float_logits(net, x_va), y_va)
+        if best is None or _better(net, score, best[0]):
+            best = (score, net)
     assert best is not None
     return best[1]
 
 
 def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
           progress: Callable[[EpochStats], None] | None = None,
-          teacher: Teacher | None = None) -> TrainResult:
+          teacher: Teacher | None = None, input_spec: InputSpec | None = None) -> TrainResult:
     """Train on (images, labels), holding out a seeded validation split; return the best QAT epoch.
 
+    images are network codes, uint8 [N, rows, cols] (input_spec says what they mean; default the
+    MNIST digits'); labels class indices [N], or for cfg.task "regress" real targets [N, K].
     `teacher` (uint8 digits -> real-valued logits) gives the soft targets when cfg.distill > 0. It
     sees each minibatch as the student does (augmented, if augmenting), never the validation digits.
     """
@@ -195,7 +242,23 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
     # The first child is the split's (validation_split draws it from holdout_seed, the same when unset).
     _, init_rng, order_rng, aug_rng, drop_rng = (np.random.default_rng(s) for s in seeds.spawn(5))
     tr, va = validation_split(len(labels), cfg.val_split, cfg.holdout_seed)
-    x_tr, y_tr, x_va, y_va = images[tr], labels[tr].astype(np.int64), images[va], labels[va].astype(np.int64)
+    regress = cfg.task == "regress"
+    y_all = labels.astype(np.float64).reshape(len(labels), -1) if regress else labels.astype(np.int64)
+    x_tr, y_tr, x_va, y_va = images[tr], y_all[tr], images[va], y_all[va]
+    if regress and cfg.distill:
+        raise ValueError("distillation needs class logits; it does not apply to regression")
+    template = Network.create(arch, np.random.default_rng(0), input_spec=input_spec)
+    if cfg.standardize:
+        form = ops.get(arch.layers[0].kind)
+        assert form is not None
+        spec = template.input_spec
+        width = ops.input_shape(spec.rows, spec.cols, form.in_form, spec.channels)[-1]
+        template.input_mean, template.input_std = standardization(spec, x_tr, width)
+    if regress:
+        template.target_mean = y_tr.mean(axis=0)
+        template.target_std = np.where(y_tr.std(axis=0) > 1e-12, y_tr.std(axis=0), 1.0)
+        y_tr = (y_tr - template.target_mean) / template.target_std
+        y_va = (y_va - template.target_mean) / template.target_std
     # val_split = 0 is the final fit on every digit, with settings chosen earlier on a split: no
     # selection is possible, so the last epoch is kept.
     has_val = len(y_va) > 0
@@ -206,10 +269,9 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
     # Raw 0..1 pixels (Network's input standardization stays off): a blank row must be a neutral
     # input for the RNN state, and standardized pixels measured worse for it on validation.
     if cfg.restarts > 1:
-        net = _screen(arch, cfg, seeds.spawn(cfg.restarts), x_tr, y_tr, teacher, x_va, y_va)
+        net = _screen(arch, cfg, seeds.spawn(cfg.restarts), x_tr, y_tr, teacher, x_va, y_va, template)
     else:
-        net = Network.create(arch, init_rng, init_ih=cfg.init_ih, weight_bits=cfg.weight_bits)
-        net.leak = cfg.leak
+        net = _new_network(arch, init_rng, cfg, template)
     if cfg.learn_clip:
         net.add_clips()
     opt = Adam(l2=cfg.l2, clip=cfg.clip)
@@ -230,14 +292,13 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
             net.start_clips()
         x_ep = augment(x_tr, cfg.augment, aug_rng)
         order = order_rng.permutation(len(y_tr))
-        loss_sum, correct = 0.0, 0
+        loss_sum, correct = 0.0, 0.0
         lr = cfg.lr
         for b in range(steps_per_epoch):
             idx = order[b * cfg.batch:(b + 1) * cfg.batch]
             q = net.quantize(per_channel=cfg.per_channel) if qat else None
             logits, cache = net.forward(x_ep[idx], q, dropout=cfg.dropout, rng=drop_rng)
-            loss, d = distill_xent(logits, y_tr[idx], teacher(x_ep[idx]) if teacher else None, cfg.distill,
-                                   cfg.temperature)
+            loss, d = _loss(net, cfg, logits, y_tr[idx], teacher(x_ep[idx]) if teacher else None)
             grads = net.backward(d, cache)
             if qat and cfg.damp:
                 net.dampen(grads, cfg.damp * (step - float_epochs * steps_per_epoch + 1)
@@ -252,20 +313,24 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
                 averaged = _update_average(averaged, net.params, cfg.ema)
             step += 1
             loss_sum += loss * len(idx)
-            correct += int((np.argmax(logits, axis=1) == y_tr[idx]).sum())
+            if regress:
+                correct += float(_score(net, logits, y_tr[idx]) ** 2) * len(idx)  # summed MSE, for RMSE
+            else:
+                correct += int((np.argmax(logits, axis=1) == y_tr[idx]).sum())
         raw = net.params
         if averaged is not None:  # judge (and keep) the averaged weights; training continues on the raw ones
             net.params = averaged
-        val_float = _accuracy(float_logits(net, x_va), y_va) if has_val else None
+        val_float = _score(net, float_logits(net, x_va), y_va) if has_val else None
         val_int = None
         if qat and has_val:
-            val_int = _accuracy(int_logits(net, net.quantize(per_channel=cfg.per_channel), x_va), y_va)
-        stats = EpochStats(epoch + 1, loss_sum / len(y_tr), correct / len(y_tr), val_float, val_int, lr,
+            val_int = _score(net, int_outputs(net, net.quantize(per_channel=cfg.per_channel), x_va), y_va)
+        train_score = math.sqrt(correct / len(y_tr)) if regress else correct / len(y_tr)
+        stats = EpochStats(epoch + 1, loss_sum / len(y_tr), train_score, val_float, val_int, lr,
                            time.perf_counter() - t0)
         history.append(stats)
         if progress:
             progress(stats)
-        if val_int is not None and (best is None or val_int > best[0]):
+        if val_int is not None and _better(net, val_int, None if best is None else best[0]):
             best = (val_int, epoch + 1, copy.deepcopy(net.params), list(net.out_scales))
         net.params = raw
         if cfg.patience and best is not None and epoch + 1 - best[1] >= cfg.patience:
@@ -276,5 +341,5 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
         return TrainResult(net, cfg.epochs, None, None, seconds, history, len(y_tr), 0)
     assert best is not None  # float_epochs < epochs guarantees one QAT epoch
     net.params, net.out_scales = best[2], best[3]
-    val_float = _accuracy(float_logits(net, x_va), y_va)
+    val_float = _score(net, float_logits(net, x_va), y_va)
     return TrainResult(net, best[1], val_float, best[0], seconds, history, len(y_tr), len(y_va))

@@ -13,7 +13,8 @@ random order:
 
 Arrays: `x` float32 (2500, 32, 3), acceleration in g (specific force, so a device lying flat reads
 z = +1 g), every value a multiple of 1/1024 in [−2, 2 − 1/1024]; `y` int64 (2500,), the class index;
-`labels` str (5,), the class names above in index order (labels[y] names a window's class).
+`labels` str (5,), the class names above in index order (labels[y] names a window's class);
+`features` str (3,), the axes' names: ax, ay, az.
 
 How a window is made (rng = np.random.default_rng(SEED), SEED = 25; every draw independent, uniform
 U(a, b) unless named otherwise; the signal is built at 16 × 25 = 400 Hz and each output sample is the
@@ -148,7 +149,7 @@ def generate(per_class: int = PER_CLASS, seed: int = SEED) -> dict[str, np.ndarr
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.repeat(np.arange(len(LABELS), dtype=np.int64), per_class))
     x = np.stack([window(rng, LABELS[c]) for c in y]).astype(np.float32)
-    return {"x": x, "y": y, "labels": np.array(LABELS)}
+    return {"x": x, "y": y, "labels": np.array(LABELS), "features": np.array(["ax", "ay", "az"])}
 
 
 def main(argv: list[str] | None = None) -> None:

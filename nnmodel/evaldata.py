@@ -72,6 +72,13 @@ def sample_codes(model: Model, samples: Samples) -> np.ndarray:
 
 def model_targets(model: Model, samples: Samples) -> np.ndarray:
     """The samples' targets in the model's terms: its class indices (matched by name) or outputs."""
+    if model.is_regression and samples.task == "classify" and model.n_classes == 1:
+        try:  # whole-number targets (e.g. counts) read as classes: their names are the numbers
+            values = np.array([float(name) for name in samples.label_names])
+        except ValueError:
+            values = None
+        if values is not None:
+            return values[np.asarray(samples.y, np.int64)].reshape(-1, 1)
     if model.is_regression != (samples.task == "regress"):
         want = "real-valued targets (a regression)" if model.is_regression else "class labels"
         raise NNModelError(f"{samples.source}: model {model.name} needs {want}, the file's labels are "
@@ -119,8 +126,7 @@ def load(model: Model, data: str | None, *, label: str | None = None, split: str
     if data is not None and not Path(data).exists():
         raise NNModelError(missing_data(data))
     if data is not None and not Path(data).is_dir():
-        return from_samples(model, load_samples(data, label, "regress" if model.is_regression else None),
-                            held_out=held_out, limit=limit)
+        return from_samples(model, load_samples(data, label), held_out=held_out, limit=limit)
     if held_out or label:
         raise NNModelError(f"--{'held-out' if held_out else 'label'} applies to a data file; --data "
                            f"{data or '(the bundled sample)'} is MNIST digits")

@@ -30,8 +30,11 @@ OPTIONS = {
     "budget_flash": "bytes of flash the model's data may take (default: the board's upload.maximum_size)",
     "budget_ram": "bytes of SRAM (default: the board's upload.maximum_ram_size)",
     "budget_eeprom": "bytes of EEPROM (default: the MCU's, from avr-libc)",
-    "samples": "how many bundled sample digits to embed as nnmodel_samples.h (default 0)",
-    "sample_images": "IDX images file to take the samples from (default: models/samples, bundled)",
+    "samples": "how many samples to embed as nnmodel_samples.h (default 0)",
+    "sample_images": "where the samples come from: a data file (.csv with a header row, .npz, IDX with "
+                     "custom_nnmodel_sample_label) or MNIST-style images-idx3 IDX beside its labels-idx1 file "
+                     "(default: the bundled MNIST test digits)",
+    "sample_label": "the label column of a CSV sample file, the y array of an .npz, or the labels IDX file",
     "golden": "yes: write nnmodel_golden.h/.c with the reference's logits on the samples (for C tests)",
     "data": "dataset folder for the nnmodel_verify task (default: ../shared/mnist if present)",
     "stream": "N: write nnmodel_stream.bin, N sample digits + the reference's logits for simavr_run -in (default 0)",
@@ -54,6 +57,7 @@ class Settings:
     stream: int = 0
     eeprom_writer: bool = False
     web_page: bool = False
+    sample_label: str = ""
 
     @classmethod
     def parse(cls, options: dict[str, str], project_dir: Path, board: Board | str) -> Settings:
@@ -94,7 +98,7 @@ class Settings:
                                    + ("" if st in STORAGES else f" (storages: {', '.join(STORAGES)})"))
         return cls([project_dir / n for n in names], chosen, target, storage, count("samples"),
                    path(options.get("sample_images")), flag("golden"), path(options.get("data")), count("stream"),
-                   flag("eeprom_writer"), flag("web_page"))
+                   flag("eeprom_writer"), flag("web_page"), (options.get("sample_label") or "").strip())
 
 
 def _target(options: dict[str, str], board: Board | str) -> Target:
@@ -149,6 +153,9 @@ def inputs_digest(settings: Settings, options: dict[str, str]) -> str:
     for key in sorted(options):
         h.update(f"{key}={options[key]}\0".encode())
     files = list(settings.models) + ([settings.sample_images] if settings.sample_images else [])
+    label = settings.sample_label
+    if label and settings.sample_images and (settings.sample_images.parent / label).is_file():
+        files.append(settings.sample_images.parent / label)  # an IDX labels file is an input too
     if settings.web_page:
         from .paths import web_page
 
@@ -174,7 +181,6 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
     from .codegen import compile_model, write_outputs
     from .codegen.extras import emit_eeprom_writer, emit_golden, emit_samples, emit_stream, emit_web_page
     from .codegen.image import build_image
-    from .datasets import load_idx_pair, load_sample
     from .fileformat import load
     from .reference import run
     models = [load(p) for p in settings.models]
@@ -203,27 +209,25 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
         files.update({k: v.encode() for k, v in emit_web_page(models[0], result.layout.model_hash, page).items()})
         log(f"nnmodel: draw-a-digit page ({len(page)} B) and GET /model of {models[0].name} (nnmodel_web_page.c)")
     if settings.samples or settings.golden or settings.stream:
-        if settings.sample_images:
-            labels = Path(str(settings.sample_images).replace("images-idx3", "labels-idx1"))
-            data, source = load_idx_pair(settings.sample_images, labels), settings.sample_images.name
-        else:
-            data, source = load_sample(), "the bundled MNIST test sample"
+        all_codes, all_labels, source = _samples(settings, models)
+        what = "digits" if not models[0].input.is_v3 else "samples"
     if settings.stream:
-        if settings.stream > len(data.images):
+        if settings.stream > len(all_codes):
             raise NNModelError(f"platformio.ini: {PREFIX}stream = {settings.stream}; {source} holds only "
-                               f"{len(data.images)} digits")
-        images = data.images[:settings.stream]
+                               f"{len(all_codes)} {what}")
+        images = all_codes[:settings.stream]
         files["nnmodel_stream.bin"] = emit_stream(models[0], result.layout.model_hash, images,
-                                                  data.labels[:settings.stream], run(models[0], images))
-        log(f"nnmodel: input stream of {len(images)} digits and reference logits (nnmodel_stream.bin)")
+                                                  all_labels[:settings.stream], run(models[0], images))
+        log(f"nnmodel: input stream of {len(images)} {what} and reference logits (nnmodel_stream.bin)")
     if settings.samples or settings.golden:
-        count = settings.samples or len(data.images)
-        images, labels_ = data.images[:count], data.labels[:count]
-        files.update({k: v.encode() for k, v in emit_samples(images, labels_, source).items()})
+        count = settings.samples or len(all_codes)
+        images, labels_ = all_codes[:count], all_labels[:count]
+        signed = models[0].input.dtype == "int8"
+        files.update({k: v.encode() for k, v in emit_samples(images, labels_, source, signed).items()})
         if settings.golden:
             expected = [run(m, images) for m in models]
             files.update({k: v.encode() for k, v in emit_golden(models, expected, settings.storages).items()})
-        log(f"nnmodel: embedded {len(images)} sample digits" + (" and golden logits" if settings.golden else ""))
+        log(f"nnmodel: embedded {len(images)} sample {what}" + (" and golden logits" if settings.golden else ""))
     if files:
         write_outputs(out_dir, files, models[0].name)
     # Left from an earlier build with the option on: the writer would no longer match the model.
@@ -233,6 +237,40 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
             (out_dir / name).unlink(missing_ok=True)
     marker.write_text(digest + "\n")
     return True
+
+
+def _samples(settings: Settings, models: list[Any]) -> tuple[Any, Any, str]:
+    """(codes [N, rows, cols] in the first model's input dtype, uint8 labels [N] (0 for a regression),
+    where they came from) for the samples, golden vectors and stream."""
+    import numpy as np
+
+    from .datasets import load_idx_pair, load_sample
+    from .evaldata import from_samples, stream_codes
+    first = models[0]
+    others = [m.name for m in models[1:] if m.input != first.input]
+    if others:
+        raise NNModelError(f"platformio.ini: {PREFIX}model: {others[0]} takes other inputs than {first.name}, so they "
+                           "cannot share samples; give each its own env")
+    images = settings.sample_images
+    label = settings.sample_label
+    if images is None or (not label and "images-idx3" in images.name):
+        if first.input.is_v3 or (first.input.rows, first.input.cols) != (28, 28):
+            raise NNModelError(f"platformio.ini: {PREFIX}sample_images: {first.name} takes {first.input.describe()}, "
+                               "not MNIST digits; name a data file it fits (and its label with "
+                               f"{PREFIX}sample_label)")
+        if images is None:
+            digits, source = load_sample(), "the bundled MNIST test sample"
+        else:
+            digits = load_idx_pair(images, Path(str(images).replace("images-idx3", "labels-idx1")))
+            source = images.name
+        return digits.images, digits.labels, source
+    from .datasets.samples import load_samples
+
+    labels_path = images.parent / label if label and (images.parent / label).is_file() else None
+    samples = load_samples(images, str(labels_path) if labels_path else (label or None))
+    data = from_samples(first, samples)
+    labels = np.zeros(len(data), np.uint8) if first.is_regression else data.targets.astype(np.uint8)
+    return stream_codes(data, first), labels, images.name
 
 
 # ------------------------------------------------------------------------------------ SCons glue

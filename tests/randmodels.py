@@ -119,9 +119,10 @@ def _pick(rng: np.random.Generator, weights: list[int]) -> int:
 
 
 def random_conv_model(rng: np.random.Generator, name: str = "rconv", max_side: int = 14,
-                      target: bool = False) -> Model:
+                      target: bool = False, channels: int = 1) -> Model:
     """A conv/pool front (k 1..5, pools 1..3, 1..8 channels, int4 or int8, sometimes pools of the
-    raw image), then 1..2 dense layers. target: the shipped CNN's shape with random int4 weights."""
+    raw image), then 1..2 dense layers. target: the shipped CNN's shape with random int4 weights.
+    channels: of the input image (> 1: a version-3 input)."""
     per_channel = bool(rng.random() < 0.5) and not target
     if target:
         rows = cols = 28
@@ -137,7 +138,7 @@ def random_conv_model(rng: np.random.Generator, name: str = "rconv", max_side: i
             plan.append(("conv", 0, int(rng.integers(1, 9)), int(rng.choice([4, 8]))))
             plan += [("pool", 0)] * int(rng.choice([0, 1, 1, 2]))
     layers: list = []
-    shape, in_max = (rows, cols, 1), INPUT_MAX
+    shape, in_max = (rows, cols, channels), INPUT_MAX
     for item in plan:
         h, w, c = shape
         if item[0] == "pool":
@@ -169,7 +170,9 @@ def random_conv_model(rng: np.random.Generator, name: str = "rconv", max_side: i
         in_max = _finish(rng, layer, in_max, per_channel, last, bits)
         layers.append(layer)
         width = out
-    return Model(name, InputSpec(rows, cols, 1 / 255), layers, [f"c{k}" for k in range(width)], {"random": True})
+    spec = InputSpec(rows, cols, 1 / 255) if channels == 1 else InputSpec.of_shape((rows, cols, channels),
+                                                                                    scale=1 / 255)
+    return Model(name, spec, layers, [f"c{k}" for k in range(width)], {"random": True})
 
 
 def random_model(rng: np.random.Generator, name: str = "rand", int4: bool = False) -> Model:

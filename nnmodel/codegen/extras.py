@@ -16,8 +16,9 @@ def _banner(what: str) -> str:
     return f"{BANNER_PREFIX} {__version__}: {what}. Do not edit, regenerate. */\n"
 
 
-def emit_samples(images: np.ndarray, labels: np.ndarray, source: str) -> dict[str, str]:
-    """nnmodel_samples.h/.c: digits in flash (PROGMEM on AVR), read one row at a time into RAM."""
+def emit_samples(images: np.ndarray, labels: np.ndarray, source: str, signed: bool = False) -> dict[str, str]:
+    """nnmodel_samples.h/.c: digits (or any model's input codes, as bytes) in flash (PROGMEM on AVR),
+    read one row at a time into RAM. signed: the model's codes are int8 (its feed_row takes int8_t)."""
     count, rows, cols = images.shape
     header = f"""{_banner(f"{count} sample digits from {source}")}#ifndef NNMODEL_SAMPLES_H
 #define NNMODEL_SAMPLES_H
@@ -57,7 +58,7 @@ uint16_t nnmodel_sample_classify(uint16_t k, int32_t *logits);
 #endif
 
 static const uint8_t nnmodel_sample_pixels[{count * rows * cols}] NNS_PROGMEM = {{
-{_bytes_table(np.ascontiguousarray(images, np.uint8).tobytes())}
+{_bytes_table(np.ascontiguousarray(images).view(np.uint8).tobytes())}
 }};
 
 static const uint8_t nnmodel_sample_labels[{count}] NNS_PROGMEM = {{
@@ -85,7 +86,7 @@ uint16_t nnmodel_sample_classify(uint16_t k, int32_t *logits)
     nnmodel_begin();
     for (r = 0; r < NNMODEL_SAMPLE_ROWS; r++) {{
         nnmodel_sample_row(k, r, row);
-        nnmodel_feed_row(row);
+        nnmodel_feed_row({"(const int8_t *)(const void *)row" if signed else "row"});
     }}
     return nnmodel_finish(logits);
 }}
@@ -99,11 +100,16 @@ def emit_golden(models: list[Model], expected: list[np.ndarray], storages: list[
     for model, logits, storage in zip(models, expected, storages):
         p, P = model.name, model.name.upper()
         includes.append(f'#include "{p}.h"')
+        feed = f"{p}_feed_row"
+        if model.input.dtype == "int8":  # its feed_row takes int8_t codes; the samples are their bytes
+            feed = f"{p}_golden_feed"
+            tables.append(f"static void {feed}(const uint8_t *row)\n{{\n"
+                          f"    {p}_feed_row((const int8_t *)(const void *)row);\n}}")
         values = _int_rows(logits.reshape(-1))
         tables.append(f"static const int32_t {p}_golden_logits[{logits.size}] NNG_PROGMEM = {{\n{values}\n}};")
         image = f"{p}_image, {P}_IMAGE_BYTES" if storage == "eeprom" else "NULL, 0u"
         entries.append(f'    {{{model.input.rows}u, {model.input.cols}u, {model.n_classes}u, '
-                       f'{logits.shape[0]}u, {p}_begin, {p}_feed_row, {p}_finish, {p}_logit, {p}_check, '
+                       f'{logits.shape[0]}u, {p}_begin, {feed}, {p}_finish, {p}_logit, {p}_check, '
                        f'{p}_golden_logits, {image}}},')
     header = f"""{_banner("golden vectors from nnmodel.reference")}#ifndef NNMODEL_GOLDEN_H
 #define NNMODEL_GOLDEN_H
@@ -169,7 +175,7 @@ def emit_stream(model: Model, model_hash: int, images: np.ndarray, labels: np.nd
     """
     count, rows, cols = images.shape
     head = STREAM_MAGIC + struct.pack("<BBHBBI", STREAM_VERSION, model.n_classes, count, rows, cols, model_hash)
-    pixels = np.ascontiguousarray(images, np.uint8).reshape(count, rows * cols)
+    pixels = np.ascontiguousarray(images).view(np.uint8).reshape(count, rows * cols)  # int8 codes as their bytes
     expected = np.ascontiguousarray(logits, "<i4").reshape(count, model.n_classes)
     body = b"".join(bytes([int(labels[k])]) + pixels[k].tobytes() + expected[k].tobytes() for k in range(count))
     return head + body

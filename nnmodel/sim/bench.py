@@ -43,12 +43,26 @@ class Figure:
         return f"{self.key} = {value} {self.unit}"
 
 
+RANDOM_INPUTS = 100  # inputs of a model that does not read MNIST digits
+
+
 @dataclass
 class BenchContext:
     models: list[tuple[str, Model]]  # (key name, model)
     images: np.ndarray  # digits to run (the bundled sample)
     paths: list[Path]  # the model files
     note: Callable[[str], None] = print  # why a figure is missing ("# ..." lines of `nnmodel bench`)
+
+    def inputs(self, model: Model) -> np.ndarray:
+        """What a model runs on: the sample digits, or for any other input RANDOM_INPUTS seeded random
+        codes [N, rows, cols] in its dtype (its figures then hold for inputs spread over every code)."""
+        spec = model.input
+        if not spec.is_v3 and (spec.rows, spec.cols) == self.images.shape[1:]:
+            return self.images
+        rng = np.random.default_rng(0)
+        dtype = np.uint8 if spec.dtype == "uint8" else np.int8
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, int(info.max) + 1, (RANDOM_INPUTS, spec.rows, spec.cols)).astype(dtype)
 
 
 Producer = Callable[[BenchContext], Iterable[Figure]]
@@ -57,17 +71,19 @@ Producer = Callable[[BenchContext], Iterable[Figure]]
 def host_figures(ctx: BenchContext) -> Iterator[Figure]:
     """host.<model>.us_per_inference: the generated C at -O2, median of RUNS timed runs."""
     for key, model in ctx.models:
+        inputs = ctx.inputs(model)
         with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
             build = hostc.build(model, Path(tmp), opt="-O2")
-            repeats = max(1, int(2e8 // max(model.macs() * len(ctx.images), 1)))  # ~0.1-0.5 s per run
-            ns = statistics.median(build.ns_per_inference(ctx.images, repeats) for _ in range(RUNS))
+            repeats = max(1, int(2e8 // max(model.macs() * len(inputs), 1)))  # ~0.1-0.5 s per run
+            ns = statistics.median(build.ns_per_inference(inputs, repeats) for _ in range(RUNS))
         yield Figure(f"host.{key}.us_per_inference", round(ns / 1000.0, 2), "us")
 
 
 def reference_figures(ctx: BenchContext) -> Iterator[Figure]:
     """reference.<model>.images_per_second: numpy reference on a 10,000-image batch."""
-    batch = np.resize(ctx.images, (10000,) + ctx.images.shape[1:])
     for key, model in ctx.models:
+        inputs = ctx.inputs(model)
+        batch = np.resize(inputs, (10000,) + inputs.shape[1:])
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
@@ -240,9 +256,10 @@ def _qemu_figures(ctx: BenchContext, sim: _QemuSim, chip: str) -> Iterator[Figur
         return
     no_qemu = sim.missing_tools(qemu=True)
     for key, model in ctx.models:
+        inputs = ctx.inputs(model)
         with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
             try:
-                build = sim.build(model, Path(tmp), ctx.images, np.zeros(len(ctx.images), np.uint8))
+                build = sim.build(model, Path(tmp), inputs, np.zeros(len(inputs), np.uint8))
             except NNModelError as exc:  # e.g. refused at generation: over the board's budgets
                 ctx.note(f"# {chip}: {key} skipped, it does not build for this chip: {str(exc).split('; ')[0]}")
                 continue
@@ -258,10 +275,10 @@ def _qemu_figures(ctx: BenchContext, sim: _QemuSim, chip: str) -> Iterator[Figur
             yield Figure(f"{chip}_sim.{key}.instructions_per_mac_worst", round(run.worst / macs, 2), "instructions")
             yield Figure(f"{chip}.{key}.inference_ram_bytes", memory.static_ram + run.stack, "bytes")
             yield Figure(f"{chip}.{key}.stack_bytes", run.stack, "bytes")
-            differ = int((run.logits != reference.run(model, ctx.images)).any(axis=1).sum())
+            differ = int((run.logits != reference.run(model, inputs)).any(axis=1).sum())
             if differ:
                 ctx.note(f"# {chip}_sim.{key}: logits differ from nnmodel.reference on {differ} of "
-                         f"{len(ctx.images)} digits")
+                         f"{len(inputs)} inputs")
         yield Figure(f"{chip}.{key}.static_ram_bytes", memory.static_ram, "bytes")
         yield Figure(f"{chip}.{key}.flash_bytes", memory.flash, "bytes")
 

@@ -46,7 +46,7 @@ static __attribute__((noinline)) uint32_t run(uint16_t k, int all255, int32_t *l
             nnmodel_sample_row(k, r, row);
         }
         m = bench_region_begin();
-        nnmodel_feed_row(row);
+        nnmodel_feed_row((const void *)row); /* the row's bytes are the model's codes, uint8 or int8 */
         n += bench_region_end(m);
     }
     m = bench_region_begin();

@@ -4,7 +4,7 @@ Each input feature (each channel of an image) gets a uint8 code range from the v
 may look at (never the test rows): whole numbers that span at most 256 values map one to one, so
 ADC counts or 0..16 pixels lose nothing; real values spread over the 256 codes with 1% headroom
 each side, centred on code 128. A feature's `step`, the unit of the firmware's raw integers, is the
-data's own grid: 1 for whole numbers, 2^-k (a sensor's binary fraction, e.g. 1/16 °C) or 10^-d
+data's own grid: 1 for whole numbers, 2^-k (a sensor's binary fraction, e.g. 1/16 °C, 1/1024 g) or 10^-d
 (printed decimals), else 1/1000 of the unit. The network reads codes/255; standardization per
 feature is the trainer's (Network.input_mean/std) and is folded into the first layer at export.
 """
@@ -47,9 +47,9 @@ class Units:
 
 
 def grid_step(values: np.ndarray) -> float:
-    """The coarsest of 1, 2^-k (k ≤ 8), 10^-d (d ≤ 6) that every value is a whole multiple of, else 1e-3."""
+    """The coarsest of 1, 2^-k (k ≤ 16), 10^-d (d ≤ 6) that every value is a whole multiple of, else 1e-3."""
     v = np.asarray(values, np.float64).ravel()
-    for step in [1.0] + [2.0**-k for k in range(1, 9)] + [10.0**-d for d in range(1, 7)]:
+    for step in [1.0] + [2.0**-k for k in range(1, 17)] + [10.0**-d for d in range(1, 7)]:
         scaled = v / step
         if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
             return step

@@ -4,9 +4,10 @@ Each input feature (each channel of an image) gets a uint8 code range from the v
 may look at (never the test rows): whole numbers that span at most 256 values map one to one, so
 ADC counts or 0..16 pixels lose nothing; real values spread over the 256 codes with 1% headroom
 each side, centred on code 128. A feature's `step`, the unit of the firmware's raw integers, is the
-data's own grid: 1 for whole numbers, 2^-k (a sensor's binary fraction, e.g. 1/16 °C, 1/1024 g) or 10^-d
-(printed decimals), else 1/1000 of the unit. The network reads codes/255; standardization per
-feature is the trainer's (Network.input_mean/std) and is folded into the first layer at export.
+data's own grid: 1 for whole numbers, 2^-k (a sensor's binary fraction: 1/16 °C, 1/1024 g) or
+10^-d (printed decimals), else a decimal unit about 1/100 of a code. The network reads codes/255;
+standardization per feature is the trainer's (Network.input_mean/std), folded into the first
+layer at export.
 """
 from __future__ import annotations
 
@@ -46,21 +47,24 @@ class Units:
         return self.by_name.get(name, "")
 
 
-def grid_step(values: np.ndarray) -> float:
-    """The coarsest of 1, 2^-k (k ≤ 16), 10^-d (d ≤ 6) that every value is a whole multiple of, else 1e-3."""
+def grid_step(values: np.ndarray, fallback: float = 1e-3) -> float:
+    """The coarsest of 1, 2^-k (k ≤ 16), 10^-d (d ≤ 9) that every value is a whole multiple of, else
+    `fallback`."""
     v = np.asarray(values, np.float64).ravel()
-    for step in [1.0] + [2.0**-k for k in range(1, 17)] + [10.0**-d for d in range(1, 7)]:
-        scaled = v / step
-        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
+    for step in [1.0] + [2.0**-k for k in range(1, 17)] + [10.0**-d for d in range(1, 10)]:
+        # within float rounding of the value itself (a relative tolerance on v/step would let a
+        # fine enough grid match anything)
+        if np.all(np.abs(v - np.round(v / step) * step) <= 1e-9 * np.maximum(1.0, np.abs(v))):
             return step
-    return 1e-3
+    return fallback
 
 
 def feature_quant(values: np.ndarray, name: str, unit: str, where: str) -> Feature:
     """The code range of one feature (or of a whole image) from the values it may learn from."""
     v = np.asarray(values, np.float64).ravel()
     lo, hi = float(v.min()), float(v.max())
-    step = grid_step(v)
+    # no grid in the data: raw integers resolve 1/100 of a code, in a decimal unit
+    step = grid_step(v, 10.0 ** math.floor(math.log10(max(hi - lo, 1e-9) / 255 / 100)))
     if step == 1.0 and hi - lo <= 255:
         scale = 1.0  # one code per whole number: lossless
         zero = 128 - math.floor((lo + hi) / 2)

@@ -8,12 +8,14 @@ build with the manifest's numbers.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from nnmodel import load, reference
 from nnmodel.datasets import load_sample
 from nnmodel.paths import runtime_sources
 from nnmodel.prebuild import Settings, generate
+from nnmodel.realvalues import codes_from_raw, outputs_fixed
 from nnmodel.sim import avr_firmware
 from nnmodel.targets import Board
 
@@ -83,7 +86,7 @@ def test_attiny85_eeprom_runs_in_simavr(pio_env: dict[str, str], tmp_path: Path)
     _build_avr(EXAMPLES / "attiny85-eeprom/src/main.c", gen, tmp_path, "attiny85", 8_000_000, flash=8192, ram=512)
 
 
-def _build_avr(main: Path, gen: Path, tmp_path: Path, mcu: str, f_cpu: int, flash: int, ram: int) -> None:
+def _build_avr(main: Path, gen: Path, tmp_path: Path, mcu: str, f_cpu: int, flash: int, ram: int) -> Path:
     """The firmware as atmelavr's builder compiles it (its flags, LTO) fits the board's flash and SRAM."""
     elf = tmp_path / "firmware.elf"
     flags = [f"-mmcu={mcu}", *(f for f in avr_firmware.REAL_FLAGS if not f.startswith("-mmcu="))]
@@ -92,6 +95,121 @@ def _build_avr(main: Path, gen: Path, tmp_path: Path, mcu: str, f_cpu: int, flas
                     *map(str, runtime_sources(asm=True)), "-o", str(elf)], check=True)
     size = avr_firmware.sizes(elf)
     assert size.flash <= flash and size.sram_static <= ram, size
+    return elf
+
+
+# attiny85-thermistor: simulated readings as (air °C, board warmer than the air by K), inside the
+# training data's ranges (data/README.md: air -10..60 °C, self-heating 0..15 K).
+THERMISTOR_SCENARIOS = [(-8.0, 4.0), (5.0, 10.0), (21.0, 7.5), (37.0, 12.0), (58.0, 2.0)]
+VCC_MV = 5000  # simavr_run -vcc: the divider's supply, the ADC's reference for the thermistor
+BANDGAP_MV = 1100  # the temperature sensor's reference (simavr's ADC_VREF_V110)
+# ATtiny25/45/85 datasheet, typical temperature-sensor counts (1.1 V reference) at -40, +25, +85 °C
+DIE_CURVE = ((-40.0, 25.0, 85.0), (230.0, 300.0, 370.0))
+# avr-gcc's soft-float helpers (libgcc: __addsf3 ... __unordsf2; avr-libc: __fp_*), any of which
+# means float arithmetic reached the firmware
+FLOAT_ROUTINES = {"__addsf3", "__subsf3", "__mulsf3", "__divsf3", "__fixsfsi", "__fixunssfsi", "__floatsisf",
+                  "__floatunsisf", "__cmpsf2", "__ltsf2", "__gtsf2", "__gesf2", "__lesf2", "__eqsf2", "__nesf2",
+                  "__unordsf2"}
+SOFT_FLOAT = re.compile(r"^__(\w*[sd]f\w*|fp_\w+|float\w*|fix\w*)$")
+READING = re.compile(r"adc=(\d+) die=(\d+) board16=(-?\d+) T = (-?\d+\.\d+) C, inference (\d+) cycles")
+
+
+def _data_generator(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """scripts/data/NAME.py, the physics the training data was made with."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts" / "data"))  # for its `_common`
+    return importlib.import_module(name)
+
+
+def _thermistor_millivolts(scenarios: list[tuple[float, float]], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """simavr_run -adc per reading: the divider's voltage on ADC2 (NTC from VCC to the pin, 10 kΩ to ground,
+    thermistor and fixed resistor warmed by the board as data/README.md says) and the temperature
+    sensor's typical voltage at the board temperature, in whole mV as simavr takes them."""
+    physics = _data_generator("thermistor", monkeypatch)
+    out = []
+    for air, warmer in scenarios:
+        board = air + warmer
+        divider = round(float(physics.divider_ratio(np.float64(air), np.float64(board))) * VCC_MV)
+        die = round(float(np.interp(board, *DIE_CURVE)) * BANDGAP_MV / 1024)
+        out.append(f"2={divider},temp={die}")
+    return out
+
+
+def _simavr_count(mv: int, ref_mv: int) -> int:
+    """simavr's ADC conversion (sim/avr_adc.c): mV·1023/Vref, truncated (the datasheet has 1024)."""
+    return mv * 1023 // ref_mv
+
+
+def _die_sixteenths(count: int) -> int:
+    """main.c's die_sixteenths: the datasheet's curve in 1/16 °C, rounded half away from zero."""
+    x = count - 300
+    n = x * (16 * 65 if x < 0 else 16 * 60)
+    return 16 * 25 + ((n + 35) // 70 if n >= 0 else -((35 - n) // 70))
+
+
+def _celsius(milli: int) -> str:
+    return f"{'-' if milli < 0 else ''}{abs(milli) // 1000}.{abs(milli) % 1000:03d}"
+
+
+def _assert_no_float(elf: Path) -> None:
+    symbols = {line.split()[-1] for line in subprocess.run(["avr-nm", str(elf)], capture_output=True, text=True,
+                                                           check=True).stdout.splitlines() if line.strip()}
+    assert {"main", "__vectors"} <= symbols, sorted(symbols)  # a symbol table to trust
+    found = sorted(symbols & FLOAT_ROUTINES | {s for s in symbols if SOFT_FLOAT.match(s)})
+    assert not found, f"{elf}: float routines {found}"
+
+
+def _check_thermistor_readings(out: str, adc_args: list[str], scenarios: list[tuple[float, float]]) -> None:
+    """One line per -adc scenario: the counts simavr's ADC gives for the injected voltages, the
+    firmware's board temperature, and a temperature bit-identical to the reference for those raw
+    integers, printed with OUTPUT_DECIMALS, within 1 °C of the simulated air."""
+    readings = READING.findall(out)
+    assert len(readings) == len(scenarios), out
+    model = load(EXAMPLES / "attiny85-thermistor/models/thermistor.nnm")
+    raw = np.array([[int(adc), int(board16)] for adc, _, board16, _, _ in readings], np.int64)
+    expected = outputs_fixed(model, reference.run(model, codes_from_raw(model.input, raw)))[:, 0]
+    for (adc, die, board16, celsius, cycles), arg, (air, _), milli in zip(readings, adc_args, scenarios, expected):
+        divider_mv, die_mv = (int(v.split("=")[1]) for v in arg.split(","))
+        assert int(adc) == _simavr_count(divider_mv, VCC_MV) and int(die) == _simavr_count(die_mv, BANDGAP_MV), out
+        assert int(board16) == _die_sixteenths(int(die)), out
+        assert celsius == _celsius(int(milli)), out
+        assert abs(int(milli) / 1000 - air) < 1.0, (air, celsius)
+        assert 0 < int(cycles) < 100_000, out
+
+
+def test_attiny85_thermistor_prints_celsius_without_float_in_simavr(pio_env: dict[str, str], tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    example = EXAMPLES / "attiny85-thermistor"
+    # the twin's own run (`pio run -e sim -t exec`): its -adc scenarios are this physics' numbers
+    ini = (example / "platformio.ini").read_text()
+    adc_args = _thermistor_millivolts(THERMISTOR_SCENARIOS, monkeypatch)
+    assert re.findall(r"^\s+-adc\n\s+(\S+)$", ini, re.M) == adc_args
+    out = _pio("attiny85-thermistor", pio_env, "-e", "sim", "-t", "exec")
+    assert "model thermistor_attiny85, EEPROM image status 0" in out
+    _check_thermistor_readings(out, adc_args, THERMISTOR_SCENARIOS)
+
+    build = example / ".pio/build/sim"
+    _assert_no_float(build / "firmware.elf")
+    sim = [str(build / "simavr_run"), "-m", "attiny85", "-f", "16500000", "-vcc", str(VCC_MV)]
+    # more readings straight through the harness: the whole training range, corners included
+    sweep = [(air, warmer) for air in (-10.0, 0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0) for warmer in (0.0, 15.0)]
+    args = _thermistor_millivolts(sweep, monkeypatch)
+    run = subprocess.run([*sim, *(a for arg in args for a in ("-adc", arg)), str(build / "firmware.elf")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    _check_thermistor_readings(run.stdout, args, sweep)
+
+    # an erased EEPROM (no -t uploadeep yet): the status, no reading
+    (tmp_path / "erased.bin").write_bytes(b"")
+    run = subprocess.run([*sim, "-ee", str(tmp_path / "erased.bin"), "-adc", args[0], str(build / "firmware.elf")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "EEPROM image status 1" in run.stdout and "T = " not in run.stdout, run.stdout
+
+    # the real chip (atmelavr's board attiny85: 8 MHz): its UART output instead of the console
+    board = Board.from_manifest("atmelavr", "attiny85", {"build": {"mcu": "attiny85", "f_cpu": "8000000L"},
+                                                         "upload": {"maximum_size": 8192, "maximum_ram_size": 512}})
+    gen = _real_env_sources("attiny85-thermistor", board, tmp_path, {"model": "models/thermistor.nnm",
+                                                                    "storage": "eeprom"})
+    _assert_no_float(_build_avr(example / "src/main.c", gen, tmp_path, "attiny85", 8_000_000, flash=8192, ram=512))
 
 
 def test_uno_progmem_runs_in_simavr(pio_env: dict[str, str], tmp_path: Path) -> None:

@@ -9,7 +9,8 @@
  *                 5 latch -in bytes left, 6 clear the LED log,
  *                 7 latch LED pulses logged, 8 pop the oldest pulse (latch
  *                 its on-time in cycles, 0 if none), 9 latch the off-time
- *                 before the pulse popped last, 10 rewind the -in file
+ *                 before the pulse popped last, 10 rewind the -in file,
+ *                 11 apply the next -adc scenario (latch 1; 0 when none is left)
  *   GPIOR1 read   next byte (LSB first) of the last latched 32-bit value
  *   GPIOR2 write  exit with that code
  * The LED observer watches PB1 (the Digispark LED): a pulse is a rising edge
@@ -23,6 +24,11 @@
  * cycles (default 4; timers keep running, as in a real halt).
  * SRAM above .bss/.noinit is painted before reset so the stack high-water mark
  * needs no firmware code (printed on stderr at exit).
+ * Analog inputs: each -adc option is one scenario of millivolts on ADC pins
+ * (0..7) and the internal temperature sensor ("temp"), raised on simavr's ADC
+ * IRQs; the first applies at reset, command 11 moves to the next. simavr
+ * converts at the ADCL read: ADC = mV * 1023 / Vref (VCC from -vcc, default
+ * 5000 mV; 1100 for the 1.1 V bandgap), where the datasheet has 1024.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -30,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <simavr/avr_adc.h>
 #include <simavr/avr_eeprom.h>
 #include <simavr/avr_ioport.h>
 #include <simavr/sim_avr.h>
@@ -67,6 +74,8 @@ static const io_map_t *io_map(const char *mcu)
 /* The start marker's own `out` (1 cycle) lies inside the region; the stop
  * marker writes r1 (always 0) so no `ldi` lands inside. Empty region = 0. */
 #define REGION_BASELINE 1
+#define ADC_SCENARIOS 256u
+#define ADC_INPUTS 9u /* ADC0..7 pins, then the temperature sensor */
 
 static struct {
     avr_t *avr;
@@ -88,6 +97,10 @@ static struct {
     avr_cycle_count_t led_off_before; /* off-time before the current pulse */
     uint32_t led_on[LED_LOG], led_off[LED_LOG];
     uint32_t led_count, led_popped, led_last_off;
+    /* -adc scenarios: millivolts per input; inputs a scenario leaves out keep their value */
+    uint16_t adc_mv[ADC_SCENARIOS][ADC_INPUTS];
+    uint16_t adc_set[ADC_SCENARIOS]; /* bit i: input i given */
+    unsigned adc_count, adc_next;
 } S;
 
 static void paint(uint16_t from, uint16_t to_incl)
@@ -113,6 +126,57 @@ static void on_console(avr_t *avr, avr_io_addr_t addr, uint8_t v, void *p)
     (void)avr; (void)addr; (void)p;
     putchar(v);
     if (v == '\n') fflush(stdout);
+}
+
+/* "2=2500,temp=322": millivolts per ADC pin (0..7) or the temperature sensor; one scenario. */
+static int parse_adc_scenario(const char *spec)
+{
+    uint16_t *mv = S.adc_mv[S.adc_count];
+    uint16_t set = 0;
+    const char *p = spec;
+    if (S.adc_count >= ADC_SCENARIOS) {
+        fprintf(stderr, "simavr_run: more than %u -adc scenarios\n", ADC_SCENARIOS);
+        return -1;
+    }
+    while (*p) {
+        unsigned input;
+        char *end;
+        if (!strncmp(p, "temp=", 5)) {
+            input = ADC_INPUTS - 1u;
+            p += 5;
+        } else if (p[0] >= '0' && p[0] <= '7' && p[1] == '=') {
+            input = (unsigned)(p[0] - '0');
+            p += 2;
+        } else {
+            break;
+        }
+        unsigned long v = strtoul(p, &end, 10);
+        if (end == p || v > 0xFFFFu || (*end != ',' && *end != '\0')) break;
+        mv[input] = (uint16_t)v;
+        set |= (uint16_t)(1u << input);
+        p = *end ? end + 1 : end;
+    }
+    if (*p || !set) {
+        fprintf(stderr, "simavr_run: bad -adc %s (want e.g. 2=2500,temp=322: ADC pin 0..7 or temp = "
+                        "millivolts 0..65535)\n", spec);
+        return -1;
+    }
+    S.adc_set[S.adc_count++] = set;
+    return 0;
+}
+
+/* Raises the next scenario's voltages on the ADC module's inputs: 1, or 0 when none is left. */
+static uint32_t apply_adc_scenario(void)
+{
+    if (S.adc_next >= S.adc_count) return 0;
+    for (unsigned i = 0; i < ADC_INPUTS; i++) {
+        if (!(S.adc_set[S.adc_next] & (1u << i))) continue;
+        avr_irq_t *irq = avr_io_getirq(S.avr, AVR_IOCTL_ADC_GETIRQ,
+                                       i + 1u < ADC_INPUTS ? ADC_IRQ_ADC0 + (int)i : ADC_IRQ_TEMP);
+        if (irq) avr_raise_irq(irq, S.adc_mv[S.adc_next][i]);
+    }
+    S.adc_next++;
+    return 1;
 }
 
 static void on_cmd(avr_t *avr, avr_io_addr_t addr, uint8_t v, void *p)
@@ -149,6 +213,7 @@ static void on_cmd(avr_t *avr, avr_io_addr_t addr, uint8_t v, void *p)
         break;
     case 9: latch(S.led_last_off); break;
     case 10: S.in_pos = 0; break;
+    case 11: latch(apply_adc_scenario()); break;
     default: fprintf(stderr, "simavr_run: unknown command %u ignored\n", v);
     }
 }
@@ -290,7 +355,7 @@ int main(int argc, char **argv)
 {
     const char *mcu = "attiny85", *elf = NULL, *ee = NULL, *ee_out = NULL, *in = NULL;
     S.ee_halt = 4; /* ATtiny25/45/85 datasheet, "Reading the EEPROM" */
-    unsigned long freq = 16500000UL;
+    unsigned long freq = 16500000UL, vcc = 5000UL;
     unsigned long long limit = 500000000ULL;
     int verbose = 0;
     for (int i = 1; i < argc; i++) {
@@ -301,12 +366,15 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-ee-out") && i + 1 < argc) ee_out = argv[++i];
         else if (!strcmp(argv[i], "-in") && i + 1 < argc) in = argv[++i];
         else if (!strcmp(argv[i], "-led")) S.led_trace = 1;
+        else if (!strcmp(argv[i], "-adc") && i + 1 < argc) { if (parse_adc_scenario(argv[++i]) != 0) return 2; }
+        else if (!strcmp(argv[i], "-vcc") && i + 1 < argc) vcc = strtoul(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "-ee-halt") && i + 1 < argc) S.ee_halt = (unsigned)strtoul(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "-v")) verbose = 1;
         else if (argv[i][0] != '-' && !elf) elf = argv[i];
         else {
             fprintf(stderr, "usage: %s [-m mcu] [-f hz] [-c max_cycles] [-ee eeprom.bin|.eep] "
-                            "[-ee-out dump.bin] [-ee-halt cycles] [-in input.bin] [-led] [-v] firmware.elf\n", argv[0]);
+                            "[-ee-out dump.bin] [-ee-halt cycles] [-in input.bin] [-led] [-vcc mV] "
+                            "[-adc pin=mV,...,temp=mV]... [-v] firmware.elf\n", argv[0]);
             return 2;
         }
     }
@@ -325,6 +393,9 @@ int main(int argc, char **argv)
     avr_load_firmware(S.avr, &fw);
     if (ee && load_eeprom(ee) != 0) return 125;
     if (in && load_input(in) != 0) return 125;
+    /* The supply in mV (simavr warns and assumes 3300 without it): VCC is the ADC's reference. */
+    S.avr->vcc = S.avr->avcc = (uint32_t)vcc;
+    (void)apply_adc_scenario(); /* the first scenario is there from reset */
 
     S.heap_start = (uint16_t)(S.avr->ioend + 1u + fw.datasize + fw.bsssize);
 #if ELF_SYMBOLS

@@ -92,9 +92,11 @@ static inline uint32_t nnsim_stack_used(void)
     return nnsim__read32();
 }
 
-/* ---- tinyavr-sim only (NNSIM_HAS_INPUT, NNSIM_HAS_LED): the other platforms lack them. */
+/* ---- tinyavr-sim only (NNSIM_HAS_INPUT, NNSIM_HAS_LED, NNSIM_HAS_ANALOG): the other platforms
+ * lack them. */
 #define NNSIM_HAS_INPUT 1
 #define NNSIM_HAS_LED 1
+#define NNSIM_HAS_ANALOG 1
 
 /* Input stream: the file given to simavr_run -in, read in order (0 after its end). Lets a
  * test feed more data than 8 KB of flash could hold. */
@@ -135,6 +137,15 @@ static inline uint32_t nnsim_led_pop(uint32_t *off_before)
         *off_before = nnsim__read32();
     }
     return on;
+}
+
+/* Analog inputs: simavr_run's -adc scenarios (millivolts on ADC pins and the temperature sensor),
+ * read with the ADC's own registers. The first is applied at reset; this applies the next one and
+ * returns 1, or 0 when none is left (the inputs keep their values). */
+static inline uint8_t nnsim_analog_next(void)
+{
+    nnsim__cmd(11);
+    return (uint8_t)nnsim__read32();
 }
 
 /* Stops the simulation with this exit code (returning from main does too). */

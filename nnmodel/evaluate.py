@@ -134,6 +134,12 @@ def evaluate_data(model: Model, data: EvalData, *, engine: str = "reference",
         logits, us = c_logits_and_timing(model, rows, timing=timing)
     else:
         logits = reference.run(model, rows)
+    return from_logits(model, data, logits, engine, us)
+
+
+def from_logits(model: Model, data: EvalData, logits: np.ndarray, engine: str,
+                us: float | None = None) -> Evaluation | Regression:
+    """The Evaluation (classification) or Regression of integer outputs computed on `data`."""
     if model.is_regression:
         return Regression(data.targets, output_values(model, logits), list(model.labels),
                           list(model.output.units), engine, data.source, us)

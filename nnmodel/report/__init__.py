@@ -3,6 +3,8 @@
 build_report() computes everything in memory (both engines, the reference's internal states, the
 simulator figures); write_report() then stages every file and renames them all, so a failure leaves
 the previous report whole. Only a folder that is empty or holds an earlier report is written to.
+The data are nnmodel.evaldata's (MNIST digits or a data file); the pictures follow the model's task
+(classification or regression) and input kind (vector, sequence or image of any size).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import numpy as np
 
 from .. import ops, reference
 from ..errors import NNModelError
-from ..evaluate import Evaluation, c_logits_and_timing, check_compatible
+from ..evaldata import EvalData, stream_codes
+from ..evaluate import Evaluation, Regression, c_logits_and_timing, check_compatible, from_logits
 from ..fsutil import stage
 from ..model import Model
 from . import plots
@@ -26,74 +29,99 @@ MARKER = ".nnmodel-report"  # lists the files of the report in a folder; absent:
 
 
 @dataclass
-class Digits:
-    images: np.ndarray  # uint8 [N, rows, cols]
-    labels: np.ndarray  # [N]
-    source: str  # for the card: file and split
-    short: str  # for titles, e.g. "10000 test digits"
+class Results:
+    """What the pictures are drawn from: the data and the reference engine's results on them."""
+
+    model: Model
+    data: EvalData
+    rows: np.ndarray  # the codes as the engines read them, [N, rows, cols]
+    ev: Evaluation | Regression  # the reference's
+    title: str
 
 
-def pick_examples(labels: np.ndarray, count: int) -> np.ndarray:
-    """Indices of the first digit of each of the first `count` distinct classes, in data order."""
-    _, first = np.unique(labels, return_index=True)
-    return np.sort(first)[:count]
+def pick_examples(model: Model, targets: np.ndarray, count: int) -> np.ndarray:
+    """Indices of a few examples, in data order: the first of each of the first `count` classes, or for
+    a regression `count` samples spread over the first output's range."""
+    if not model.is_regression:
+        _, first = np.unique(targets, return_index=True)
+        return np.sort(first)[:count]
+    order = np.argsort(targets[:, 0], kind="stable")
+    return np.unique(order[np.linspace(0, len(order) - 1, min(count, len(order))).round().astype(int)])
 
 
-def build_report(model: Model, model_path: Path, digits: Digits, bench: BenchFigures | None,
-                 command: str) -> dict[str, bytes]:
-    """file name -> contents of every file of the report (PNGs and the card)."""
-    images, labels = digits.images, digits.labels.astype(np.int64)
-    if not len(labels):
-        raise NNModelError(f"{digits.source}: no digits to report on; drop --limit or use another --data")
-    check_compatible(model, images, labels, digits.source)
-    ref_logits = reference.run(model, images)
-    c_logits, _ = c_logits_and_timing(model, images, timing=False)
-    names = list(model.labels)
-    ref = Evaluation(labels, np.argmax(ref_logits, axis=1), names, "reference", digits.source)
-    c = Evaluation(labels, np.argmax(c_logits, axis=1), names, "c", digits.source)
+def build_report(model: Model, model_path: Path, data: EvalData, bench: BenchFigures | None,
+                 command: str, short: str = "", held_out: bool = False) -> dict[str, bytes]:
+    """file name -> contents of every file of the report (PNGs and the card). `short` names the data in
+    the pictures' titles (e.g. "500 test digits"); `held_out`: the data are the model's test rows."""
+    if not len(data):
+        raise NNModelError(f"{data.source}: no samples to report on; drop --limit or use another --data")
+    rows = stream_codes(data, model)
+    if not model.is_regression:
+        check_compatible(model, rows, data.targets, data.source)
+    ref_logits = reference.run(model, rows)
+    c_logits, _ = c_logits_and_timing(model, rows, timing=False)
+    ref, c = from_logits(model, data, ref_logits, "reference"), from_logits(model, data, c_logits, "c")
     agree = int((ref_logits == c_logits).all(axis=1).sum())
 
+    short = short or f"{len(data)} samples"
+    if isinstance(ref, Regression):
+        title = f"{model.name} on {short}"
+    else:
+        title = f"{model.name}: {ref.accuracy:.2%} on {short}"
+    results = Results(model, data, rows, ref, title)
     files: dict[str, bytes] = {}
-    title = f"{model.name}: {ref.accuracy:.2%} on {digits.short}"
     pictures = plots.plot_list(model)
     for plot in pictures:
-        files[plot.file] = _draw(plot, model, digits, ref, title)
-    card = model_card(CardInputs(model, model_path, digits.source, ref, c, agree, static_footprints(model),
-                                 bench, pictures, command))
+        files[plot.file] = _draw(plot, results)
+    card = model_card(CardInputs(model, model_path, data.source, ref, c, agree, static_footprints(model),
+                                 bench, pictures, command, held_out))
     files[CARD] = card.encode()
     return files
 
 
-def _draw(plot: plots.Plot, model: Model, digits: Digits, ev: Evaluation, title: str) -> bytes:
-    names = ev.class_names
-    if plot.file == "confusion_matrix.png":
-        return plots.confusion_matrix(plot, ev.confusion, names, title)
-    if plot.file == "per_class_accuracy.png":
-        return plots.per_class_accuracy(plot, ev.per_class, ev.confusion.sum(axis=1), names, ev.accuracy, title)
-    if plot.file == "misclassified.png":
-        return plots.misclassified(plot, digits.images, ev.labels, ev.predictions, names, model.name)
+def _draw(plot: plots.Plot, res: Results) -> bytes:
+    model, ev = res.model, res.ev
     if plot.file == "weight_histograms.png":
         return plots.weight_histograms(plot, model)
     if plot.file == "first_layer_weights.png":
         return plots.first_layer_weights(plot, model)
-    if plot.file == "rnn_hidden_state.png":
-        pick = pick_examples(ev.labels, plots.HIDDEN_DIGITS)
-        trace: list = []
-        reference.run(model, digits.images[pick], trace=trace)
-        history = trace[:len(model.leading(ops.SEQUENCE))]
-        head_logits = _head_logits_per_row(model, history[-1])
-        return plots.rnn_hidden_state(plot, model, digits.images[pick], ev.labels[pick], history, head_logits)
-    if plot.file == "feature_maps.png":
-        pick = pick_examples(ev.labels, plots.FEATURE_DIGITS)
-        trace = []
-        reference.run(model, digits.images[pick], trace=trace)
-        return plots.feature_maps(plot, model, digits.images[pick], ev.labels[pick],
-                                  trace[:len(model.leading(ops.MAP))])
+    if plot.file in ("rnn_hidden_state.png", "feature_maps.png"):
+        return _draw_front(plot, res)
+    if isinstance(ev, Regression):
+        if plot.file == "predicted_vs_true.png":
+            return plots.predicted_vs_true(plot, ev, res.title)
+        if plot.file == "residuals.png":
+            return plots.residuals(plot, ev, res.title)
+        raise AssertionError(plot.file)
+    names = ev.class_names
+    if plot.file == "confusion_matrix.png":
+        return plots.confusion_matrix(plot, ev.confusion, names, res.title)
+    if plot.file == "per_class_accuracy.png":
+        return plots.per_class_accuracy(plot, ev.per_class, ev.confusion.sum(axis=1), names, ev.accuracy, res.title)
+    if plot.file == "misclassified.png":
+        view = plots.InputView.of(model.input, res.data.codes)
+        return plots.misclassified(plot, view, res.data.codes, ev.labels, ev.predictions, names, model.name,
+                                   plots.example_noun(model))
     raise AssertionError(plot.file)
 
 
+def _draw_front(plot: plots.Plot, res: Results) -> bytes:
+    """The RNN's hidden states or the CNN's feature maps on a few examples, from the reference's trace."""
+    model, codes, targets = res.model, res.data.codes, res.data.targets
+    view = plots.InputView.of(model.input, codes)
+    rnn = plot.file == "rnn_hidden_state.png"
+    pick = pick_examples(model, targets, plots.HIDDEN_EXAMPLES if rnn else plots.FEATURE_EXAMPLES)
+    trace: list = []
+    reference.run(model, res.rows[pick], trace=trace)
+    if rnn:
+        history = trace[:len(model.leading(ops.SEQUENCE))]
+        head_logits = _head_logits_per_row(model, history[-1])
+        return plots.rnn_hidden_state(plot, model, view, codes[pick], targets[pick], history, head_logits)
+    return plots.feature_maps(plot, model, view, codes[pick], targets[pick], trace[:len(model.leading(ops.MAP))])
+
+
 def _head_logits_per_row(model: Model, states: np.ndarray) -> np.ndarray:
-    """[N, rows, classes]: the layers after the RNN stack applied to its state after each row."""
+    """[N, rows, outputs]: the layers after the RNN stack applied to its state after each row."""
     n, rows, units = states.shape
     head = model.layers[len(model.leading(ops.SEQUENCE)):]
     return reference.forward(head, states.reshape(n * rows, units), ops.VECTOR).reshape(n, rows, -1)

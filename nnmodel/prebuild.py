@@ -36,7 +36,10 @@ OPTIONS = {
                      "(default: the bundled MNIST test digits)",
     "sample_label": "the label column of a CSV sample file, the y array of an .npz, or the labels IDX file",
     "golden": "yes: write nnmodel_golden.h/.c with the reference's logits on the samples (for C tests)",
-    "data": "dataset folder for the nnmodel_verify task (default: ../shared/mnist if present)",
+    "data": "MNIST folder or data file for the nnmodel_verify and nnmodel_report tasks (default: "
+            "custom_nnmodel_sample_images when that is a data file, else the bundled MNIST test digits)",
+    "data_label": "that data file's label (CSV column, .npz y array or labels IDX file; default: "
+                  "custom_nnmodel_sample_label when the data is the sample file)",
     "stream": "N: write nnmodel_stream.bin, N sample digits + the reference's logits for simavr_run -in (default 0)",
     "eeprom_writer": "yes: write nnmodel_eeprom_writer.h/.c, the EEPROM image in flash for a writer firmware",
     "web_page": "yes: write nnmodel_web_page.h/.c, the draw-a-digit page as a C byte array and GET /model (lib/nnweb)",
@@ -58,6 +61,7 @@ class Settings:
     eeprom_writer: bool = False
     web_page: bool = False
     sample_label: str = ""
+    data_label: str = ""
 
     @classmethod
     def parse(cls, options: dict[str, str], project_dir: Path, board: Board | str) -> Settings:
@@ -98,7 +102,8 @@ class Settings:
                                    + ("" if st in STORAGES else f" (storages: {', '.join(STORAGES)})"))
         return cls([project_dir / n for n in names], chosen, target, storage, count("samples"),
                    path(options.get("sample_images")), flag("golden"), path(options.get("data")), count("stream"),
-                   flag("eeprom_writer"), flag("web_page"), (options.get("sample_label") or "").strip())
+                   flag("eeprom_writer"), flag("web_page"), (options.get("sample_label") or "").strip(),
+                   (options.get("data_label") or "").strip())
 
 
 def _target(options: dict[str, str], board: Board | str) -> Target:
@@ -210,7 +215,7 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
         log(f"nnmodel: draw-a-digit page ({len(page)} B) and GET /model of {models[0].name} (nnmodel_web_page.c)")
     if settings.samples or settings.golden or settings.stream:
         all_codes, all_labels, source = _samples(settings, models)
-        what = "digits" if not models[0].input.is_v3 else "samples"
+        what = "digits" if not models[0].input.is_v3 else "inputs"
     if settings.stream:
         if settings.stream > len(all_codes):
             raise NNModelError(f"platformio.ini: {PREFIX}stream = {settings.stream}; {source} holds only "
@@ -354,7 +359,11 @@ def _add_tasks(env: Any, settings: Settings) -> None:
     from .cli import main
 
     model = str(settings.models[0])
-    data = settings.data  # None: the digits bundled with nnmodel
+    data, label = settings.data, settings.data_label  # no data: the digits bundled with nnmodel
+    sample = settings.sample_images
+    if data is None and sample is not None and (settings.sample_label or "images-idx3" not in sample.name):
+        data, label = sample, label or settings.sample_label  # a model of your data: its own file
+    given = (["--data", str(data)] if data else []) + (["--label", label] if label else [])
 
     def action(argv: list[str]) -> Callable[..., int]:
         def run(target: Any, source: Any, env: Any) -> int:
@@ -364,13 +373,13 @@ def _add_tasks(env: Any, settings: Settings) -> None:
     env.AddCustomTarget(name="nnmodel_info", dependencies=None, actions=[action(["info", model])],
                         title="nnmodel info", description="Layers, sizes, MACs and RAM of this env's model",
                         always_build=True)
-    verify = ["verify", model] + (["--data", str(data)] if data else [])
+    verify = ["verify", model, *given]
     env.AddCustomTarget(name="nnmodel_verify", dependencies=None, actions=[action(verify)],
                         title="nnmodel verify",
-                        description="Generated C on the host vs the numpy reference, image by image",
+                        description="Generated C on the host vs the numpy reference, input by input",
                         always_build=True)
     report_dir = Path(env.subst("$BUILD_DIR")) / "nnmodel_report"
-    report = ["report", model, "--out", str(report_dir)] + (["--data", str(data)] if data else [])
+    report = ["report", model, "--out", str(report_dir), *given]
     env.AddCustomTarget(name="nnmodel_report", dependencies=None, actions=[action(report)],
                         title="nnmodel report",
                         description="Plots and a model card of this env's model in $BUILD_DIR/nnmodel_report "

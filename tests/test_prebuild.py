@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import REPO, small_mlp, small_rnn
 
-from nnmodel import NNModelError, reference, save
+from nnmodel import NNModelError, load, reference, save
 from nnmodel.datasets import load_sample
 from nnmodel.hostc import find_cc
 from nnmodel.prebuild import MARKER, Settings, generate
@@ -286,3 +287,37 @@ def test_report_task_writes_the_report_into_the_build_dir(project: Path, pio_env
     assert card.startswith("# Model card: small_mlp") and "| C (the generated code" in card
     assert (report / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(project.glob("src/*.png")), "the report goes to the build dir only"
+
+
+def test_a_model_of_your_data_builds_and_its_tasks_use_its_data(project: Path, pio_env: dict) -> None:
+    """A version-3 model with its data file: samples and golden outputs come from the file, the
+    firmware reads raw integers and prints the output in its unit, nnmodel_verify checks the file."""
+    shutil.copy(REPO / "models" / "thermistor_attiny85.nnm", project / "thermo.nnm")
+    shutil.copy(REPO / "data" / "thermistor.csv", project / "thermistor.csv")
+    (project / "src" / "main.c").write_text("""#include <stdio.h>
+#include "nnmodel.h"
+#include "nnmodel_samples.h"
+int main(void)
+{
+    int32_t raw[2] = {478, 455};
+    static const char *const units[] = NNMODEL_OUTPUT_UNITS;
+    nnmodel_begin();
+    nnmodel_feed_raw(raw);
+    nnmodel_finish(NULL);
+    printf("T %ld in 1e-%u %s\\n", (long)nnmodel_output(0), NNMODEL_OUTPUT_DECIMALS, units[0]);
+    return 0;
+}
+""")
+    with (project / "platformio.ini").open("a") as f:
+        f.write("\n[env:thermo]\ncustom_nnmodel_model = thermo.nnm\ncustom_nnmodel_samples = 8\n"
+                "custom_nnmodel_golden = yes\ncustom_nnmodel_sample_images = thermistor.csv\n"
+                "custom_nnmodel_sample_label = true_c\n")
+    run = _pio(project, pio_env, "run", "-e", "thermo", "-t", "exec")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "nnmodel: embedded 8 sample inputs and golden logits" in run.stdout
+    model = load(project / "thermo.nnm")
+    from nnmodel.realvalues import codes_from_raw, outputs_fixed
+    expected = outputs_fixed(model, reference.run(model, codes_from_raw(model.input, np.array([[478, 455]]))))
+    assert f"T {int(expected[0, 0])} in 1e-3 degC" in run.stdout
+    verify = _pio(project, pio_env, "run", "-e", "thermo", "-t", "nnmodel_verify")
+    assert verify.returncode == 0 and "8000/8000 bit-identical" in verify.stdout, verify.stdout + verify.stderr

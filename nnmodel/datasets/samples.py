@@ -223,19 +223,24 @@ def _label_columns(p: Path, names: list[str], label: str | None, lno: int) -> li
     return [names.index(n) for n in wanted]
 
 
+def _number(where: str, text: str, expected: str) -> float:
+    """A finite number, or the error at `where` (file, line, column) saying what is `expected`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise NNModelError(f"{where}: {_show(text)} is not a number; {expected}") from None
+    if not math.isfinite(value):
+        raise NNModelError(f"{where}: {_show(text)} is not a finite number; fill in a real value or drop the row")
+    return value
+
+
 def _cell(p: Path, lno: int, col: int, name: str, text: str) -> float:
     """One numeric cell, or the error naming its line and column."""
     where = f"{p}: line {lno}, column {col} ({_plain(name)})"
     if not text:
         raise NNModelError(f"{where}: empty cell; fill in a value or drop the row")
-    try:
-        value = float(text)
-    except ValueError:
-        raise NNModelError(f"{where}: {_show(text)} is not a number; every column but the label must hold "
-                           f"numbers (pass --label COLUMN to name the label column)") from None
-    if not math.isfinite(value):
-        raise NNModelError(f"{where}: {_show(text)} is not a finite number; fill in a real value or drop the row")
-    return value
+    return _number(where, text, "every column but the label must hold numbers (pass --label COLUMN to name the "
+                                "label column)")
 
 
 def _ragged(p: Path, lno: int, n: int, ncol: int, hline: int) -> NNModelError:
@@ -372,14 +377,7 @@ def _csv_targets(p: Path, names: list[str], labs: list[int], lnos: list[int], ce
 def _target(p: Path, lno: int, col: int, name: str, text: str) -> float:
     """A regression target cell: a finite number."""
     where = f"{p}: line {lno}, column {col} ({_plain(name)})"
-    try:
-        value = float(text)
-    except ValueError:
-        raise NNModelError(f"{where}: {_show(text)} is not a number; --task regress needs numeric targets "
-                           f"(class names need --task classify)") from None
-    if not math.isfinite(value):
-        raise NNModelError(f"{where}: {_show(text)} is not a finite number; fill in a real value or drop the row")
-    return value
+    return _number(where, text, "--task regress needs numeric targets (class names need --task classify)")
 
 
 def _load_csv(p: Path, label: str | None, task: Task | None) -> Samples:

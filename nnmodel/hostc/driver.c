@@ -50,6 +50,15 @@ static unsigned char *read_all(const char *path, size_t *n_images, size_t unit)
     return data;
 }
 
+static FILE *open_out(const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) {
+        fprintf(stderr, "cannot write %s\n", path);
+    }
+    return f;
+}
+
 static void require_ok(void)
 {
     nnrt_status_t st = nnmodel_check();
@@ -66,9 +75,8 @@ static int cmd_logits(const char *in, const char *out)
     int32_t logits[NNMODEL_NUM_CLASSES];
     unsigned char le[4 * (NNMODEL_NUM_CLASSES + 1)];
     unsigned char *images = read_all(in, &n, IMAGE_BYTES);
-    FILE *f = fopen(out, "wb");
+    FILE *f = open_out(out);
     if (f == NULL) {
-        fprintf(stderr, "cannot write %s\n", out);
         return 2;
     }
     require_ok();
@@ -139,9 +147,8 @@ static int cmd_raw(const char *in, const char *out)
     int32_t logits[NNMODEL_NUM_CLASSES];
     unsigned char le[4 * (2 * NNMODEL_NUM_CLASSES + 1)];
     unsigned char *raw = read_all(in, &n, 4 * IMAGE_BYTES);
-    FILE *f = fopen(out, "wb");
+    FILE *f = open_out(out);
     if (f == NULL) {
-        fprintf(stderr, "cannot write %s\n", out);
         return 2;
     }
     require_ok();

@@ -8,8 +8,9 @@ import sys
 from . import __version__
 from .errors import NNModelError
 
-COMMANDS = ("compile", "info", "verify", "eval", "report", "train", "data", "bench", "device-eval", "demo",
+COMMANDS = ("compile", "info", "verify", "eval", "report", "train", "import", "data", "bench", "device-eval", "demo",
             "hook-path")
+MODULES = {"import": "importer"}  # a command whose module cannot carry its name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nnmodel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"nnmodel.commands.{name.replace('-', '_')}")
+        module = importlib.import_module(f"nnmodel.commands.{MODULES.get(name, name.replace('-', '_'))}")
         module.register(sub)
     return parser
 

@@ -63,7 +63,9 @@ def sample_codes(model: Model, samples: Samples) -> np.ndarray:
     """The samples quantized with the model's input: codes [N, *shape] in its dtype."""
     spec = model.input
     shape = tuple(samples.shape)
-    if shape != spec.shape and not (spec.kind == "image" and spec.channels == 1 and shape == spec.shape[:2]):
+    flat = spec.kind == "vector" and int(np.prod(shape)) == spec.cols  # e.g. 8x8 images for a 64-input MLP
+    if shape != spec.shape and not flat and not (spec.kind == "image" and spec.channels == 1
+                                                 and shape == spec.shape[:2]):
         raise NNModelError(f"{samples.source}: samples have shape {'x'.join(map(str, shape))}, but model "
                            f"{model.name} takes {'x'.join(map(str, spec.shape))}; use the data it was made for")
     x = np.asarray(samples.x, np.float64).reshape((len(samples),) + spec.shape)

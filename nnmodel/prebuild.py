@@ -41,10 +41,15 @@ OPTIONS = {
     "data_label": "that data file's label (CSV column, .npz y array or labels IDX file; default: "
                   "custom_nnmodel_sample_label when the data is the sample file)",
     "stream": "N: write nnmodel_stream.bin, N sample digits + the reference's logits for simavr_run -in (default 0)",
+    "calibration": "data file an imported model's (.onnx, .keras, .h5, .pkl) activation ranges are measured on",
+    "calibration_label": "that file's label: CSV column, .npz y array or labels IDX file",
+    "weight_bits": "8 or 4: weights of an imported model (default 8)",
+    "per_channel": "yes: one weight scale per output unit of an imported model",
     "eeprom_writer": "yes: write nnmodel_eeprom_writer.h/.c, the EEPROM image in flash for a writer firmware",
     "web_page": "yes: write nnmodel_web_page.h/.c, the draw-a-digit page as a C byte array and GET /model (lib/nnweb)",
 }
 MARKER = ".nnmodel-inputs"
+SUFFIX = ".nnm"  # fileformat.SUFFIX; not imported: the up-to-date path stays numpy-free
 
 
 @dataclass
@@ -62,6 +67,10 @@ class Settings:
     web_page: bool = False
     sample_label: str = ""
     data_label: str = ""
+    calibration: Path | None = None
+    calibration_label: str = ""
+    weight_bits: int = 8
+    per_channel: bool = False
 
     @classmethod
     def parse(cls, options: dict[str, str], project_dir: Path, board: Board | str) -> Settings:
@@ -100,10 +109,32 @@ class Settings:
                 raise NNModelError(f"platformio.ini: {PREFIX}storage = {st}: not available on {target.name}{where}; "
                                    f"choose one of {', '.join(target.storages)}"
                                    + ("" if st in STORAGES else f" (storages: {', '.join(STORAGES)})"))
-        return cls([project_dir / n for n in names], chosen, target, storage, count("samples"),
+        models = [project_dir / n for n in names]
+        calibration = path(options.get("calibration"))
+        framework = [m for m in models if m.suffix != SUFFIX]
+        if framework and calibration is None:
+            raise NNModelError(f"platformio.ini: {PREFIX}model = {framework[0].name} is a framework file: name the "
+                               f"data its activation ranges are measured on with {PREFIX}calibration = data/calib.npz")
+        bits = (options.get("weight_bits") or "8").strip()
+        if bits not in ("8", "4"):
+            raise NNModelError(f"platformio.ini: {PREFIX}weight_bits = {bits!r}; expected 8 or 4")
+        return cls(models, chosen, target, storage, count("samples"),
                    path(options.get("sample_images")), flag("golden"), path(options.get("data")), count("stream"),
                    flag("eeprom_writer"), flag("web_page"), (options.get("sample_label") or "").strip(),
-                   (options.get("data_label") or "").strip())
+                   (options.get("data_label") or "").strip(), calibration,
+                   (options.get("calibration_label") or "").strip(), int(bits), flag("per_channel"))
+
+    def model_file(self, path: Path, out_dir: Path) -> Path:
+        """Where the .nnm of a model entry is: itself, or the import of a framework file in out_dir."""
+        return path if path.suffix == SUFFIX else out_dir / f"{_import_name(path)}{SUFFIX}"
+
+
+def _import_name(path: Path) -> str:
+    """The C name of an imported model: its file's stem made an identifier."""
+    import re
+
+    name = re.sub(r"\W", "_", path.stem)
+    return "m_" + name if name[:1].isdigit() else name
 
 
 def _target(options: dict[str, str], board: Board | str) -> Target:
@@ -157,7 +188,7 @@ def inputs_digest(settings: Settings, options: dict[str, str]) -> str:
     h.update(_own_sources_digest())
     for key in sorted(options):
         h.update(f"{key}={options[key]}\0".encode())
-    files = list(settings.models) + ([settings.sample_images] if settings.sample_images else [])
+    files = list(settings.models) + [f for f in (settings.sample_images, settings.calibration) if f]
     label = settings.sample_label
     if label and settings.sample_images and (settings.sample_images.parent / label).is_file():
         files.append(settings.sample_images.parent / label)  # an IDX labels file is an input too
@@ -169,7 +200,8 @@ def inputs_digest(settings: Settings, options: dict[str, str]) -> str:
         try:
             h.update(path.read_bytes())
         except OSError:
-            raise NNModelError(f"{path}: cannot read (set by {PREFIX}model or {PREFIX}sample_images)") from None
+            raise NNModelError(f"{path}: cannot read (set by {PREFIX}model, {PREFIX}sample_images or "
+                               f"{PREFIX}calibration)") from None
     return h.hexdigest()
 
 
@@ -188,7 +220,7 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
     from .codegen.image import build_image
     from .fileformat import load
     from .reference import run
-    models = [load(p) for p in settings.models]
+    models = [load(p) if p.suffix == SUFFIX else _imported(settings, p, out_dir, log) for p in settings.models]
     if len({m.name for m in models}) != len(models):
         raise NNModelError(f"platformio.ini: {PREFIX}model lists two models named the same")
     # (imports above are local: the up-to-date path must stay fast and numpy-free)
@@ -242,6 +274,24 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
             (out_dir / name).unlink(missing_ok=True)
     marker.write_text(digest + "\n")
     return True
+
+
+def _imported(settings: Settings, path: Path, out_dir: Path, log: Callable[[str], None]) -> Any:
+    """A framework file (.onnx, .keras, .h5, .pkl) imported and calibrated, saved beside the generated
+    C (the marker's digest of both files and the options is its cache key)."""
+    from .commands.importer import import_file
+    from .fileformat import save
+
+    assert settings.calibration is not None  # Settings.parse requires it for a framework file
+    target = settings.model_file(path, out_dir)
+    model = import_file(path, str(settings.calibration), settings.calibration_label or None,
+                        name=_import_name(path), per_channel=settings.per_channel, weight_bits=settings.weight_bits,
+                        provenance={"imported_from": path.name, "calibration": settings.calibration.name,
+                                    "nnmodel_version": __version__})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save(model, target, overwrite=True)
+    log(f"nnmodel: imported {path.name} (calibrated on {settings.calibration.name}) as {target.name}")
+    return model
 
 
 def _samples(settings: Settings, models: list[Any]) -> tuple[Any, Any, str]:
@@ -358,7 +408,7 @@ def _add_tasks(env: Any, settings: Settings) -> None:
     """Project Tasks in VS Code (and `pio run -t NAME`): run nnmodel on this env's model."""
     from .cli import main
 
-    model = str(settings.models[0])
+    model = str(settings.model_file(settings.models[0], Path(env.subst("$BUILD_DIR")) / "nnmodel"))
     data, label = settings.data, settings.data_label  # no data: the digits bundled with nnmodel
     sample = settings.sample_images
     if data is None and sample is not None and (settings.sample_label or "images-idx3" not in sample.name):

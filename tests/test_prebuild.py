@@ -321,3 +321,36 @@ int main(void)
     assert f"T {int(expected[0, 0])} in 1e-3 degC" in run.stdout
     verify = _pio(project, pio_env, "run", "-e", "thermo", "-t", "nnmodel_verify")
     assert verify.returncode == 0 and "8000/8000 bit-identical" in verify.stdout, verify.stdout + verify.stderr
+
+
+def test_an_onnx_model_is_imported_in_the_build_and_cached(project: Path, pio_env: dict) -> None:
+    """custom_nnmodel_model = an .onnx file: imported and calibrated at build time, cached by the
+    digest of both files and the options; a re-exported network regenerates."""
+    import onnx
+    from onnx import numpy_helper
+
+    shutil.copy(REPO / "models" / "digits_mlp_sklearn.onnx", project / "net.onnx")
+    shutil.copy(REPO / "data" / "digits.npz", project / "calib.npz")
+    (project / "src" / "main.c").write_text(
+        '#include <stdio.h>\n#include "nnmodel.h"\n'
+        'int main(void) { printf("%s %u\\n", NNMODEL_NAME, NNMODEL_INPUT_COLS); return 0; }\n')
+    with (project / "platformio.ini").open("a") as f:
+        f.write("\n[env:onnx]\ncustom_nnmodel_model = net.onnx\ncustom_nnmodel_calibration = calib.npz\n")
+    first = _pio(project, pio_env, "run", "-e", "onnx", "-t", "exec")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "nnmodel: imported net.onnx (calibrated on calib.npz) as net.nnm" in first.stdout
+    assert "net 64" in first.stdout and (project / ".pio/build/onnx/nnmodel/net.nnm").is_file()
+    again = _pio(project, pio_env, "run", "-e", "onnx")
+    assert again.returncode == 0 and "nnmodel: up to date (net.onnx" in again.stdout
+    model = onnx.load(str(project / "net.onnx"))  # the network re-exported with other weights
+    first_init = model.graph.initializer[0]
+    first_init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(first_init) * 1.5, first_init.name))
+    onnx.save(model, str(project / "net.onnx"))
+    changed = _pio(project, pio_env, "run", "-e", "onnx")
+    assert changed.returncode == 0 and "nnmodel: imported net.onnx" in changed.stdout, changed.stdout
+    with (project / "platformio.ini").open("a") as f:
+        f.write("\n[env:nocalib]\ncustom_nnmodel_model = net.onnx\n")
+    refused = _pio(project, pio_env, "run", "-e", "nocalib")
+    assert refused.returncode != 0
+    assert "custom_nnmodel_model = net.onnx is a framework file: name the data its activation ranges are " \
+           "measured on with custom_nnmodel_calibration" in refused.stdout + refused.stderr

@@ -9,7 +9,7 @@ activation after requantization, the LUT tables, and their float forms for train
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,7 +26,23 @@ LUT_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "tanh": np.tanh,
     "selu": lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0))),
     "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "hard_swish": lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
 }
+# Functions with parameters, named as written in a model file: "leaky_relu(0.01)", "hard_sigmoid(0.2,0.5)".
+LUT_FAMILIES: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
+    "leaky_relu": lambda alpha: (lambda x: np.where(x >= 0, x, alpha * x)),
+    "hard_sigmoid": lambda alpha, beta: (lambda x: np.clip(alpha * x + beta, 0.0, 1.0)),
+}
+
+
+def lut_function(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The real function a table approximates, by its name ("tanh", "leaky_relu(0.01)", ...)."""
+    if name in LUT_FUNCTIONS:
+        return LUT_FUNCTIONS[name]
+    family, _, args = name.partition("(")
+    if family in LUT_FAMILIES and args.endswith(")"):
+        return LUT_FAMILIES[family](*(float(a) for a in args[:-1].split(",")))
+    raise ValueError(f"unknown table function {name!r}")
 # Monotone non-decreasing activations: max-pooling before or after them gives the same result
 # (the conv runtime pools raw sums, then requantizes once).
 MONOTONE = ("relu", "linear", "hardtanh")
@@ -81,18 +97,32 @@ def activate(pre: np.ndarray, act: Activation) -> np.ndarray:
 def make_lut(function: str, in_scale: float, out_scale: float) -> np.ndarray:
     """int8[256]: entry i holds round(f((i - 128) * in_scale) / out_scale)."""
     x = (np.arange(256) - 128) * in_scale
-    return np.clip(np.round(LUT_FUNCTIONS[function](x) / out_scale), -128, 127).astype(np.int8)
+    return np.clip(np.round(lut_function(function)(x) / out_scale), -128, 127).astype(np.int8)
 
 
 def lut_out_scale(function: str, in_scale: float) -> float:
     """Output scale that maps the table's largest |value| to 127."""
     x = (np.arange(256) - 128) * in_scale
-    return float(np.abs(LUT_FUNCTIONS[function](x)).max()) / 127.0
+    return float(np.abs(lut_function(function)(x)).max()) / 127.0
 
 
 def target_scale(act: Activation, out_scale: float) -> float:
     """Real value of one step of the requantized pre-activation (the table's index for a LUT)."""
     return act.lut_in_scale if act.kind == "lut" else out_scale
+
+
+def float_activation(fl: Any, z: np.ndarray) -> np.ndarray:
+    """A quantize.FloatLayer's activation in float, as the framework it came from computes it (a
+    relu with extra["clip"] is ReLU6-like: min(max(z, 0), clip))."""
+    if fl.activation == "relu":
+        y = np.maximum(z, 0.0)
+        clip = fl.extra.get("clip")
+        return np.minimum(y, clip) if clip else y
+    if fl.activation == "hardtanh":
+        return np.clip(z, -1.0, 1.0)
+    if fl.activation == "lut":
+        return lut_function(fl.lut_function)(z)
+    return z
 
 
 # ------------------------------------------------------------------------------------ training

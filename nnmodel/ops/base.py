@@ -143,6 +143,11 @@ class Op:
         """(scale, |bound|) of this layer's output, the next layer's input."""
         return in_scale, in_max
 
+    def float_forward(self, fl: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pre-activation, output) of a quantize.FloatLayer in float, for real-valued x in in_form:
+        what an importer compares with the framework the weights came from, and calibrates on."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------------------ reference
     def forward(self, layer: Any, x: np.ndarray) -> np.ndarray:
         """Integer reference: int64 output in out_form for int64 input in in_form."""

@@ -16,10 +16,10 @@ import numpy as np
 
 from ..errors import NNModelError
 from ..quant import requantize
-from .activation import MONOTONE, Activation, activate, deriv, float_act, int_mask, target_scale
+from .activation import MONOTONE, Activation, activate, deriv, float_act, float_activation, int_mask, target_scale
 from .base import MAP, Shape, TrainOut, TrainStep
 from .dense import fake_quant_weight, imatmul, requant_activate
-from .weighted import MAX_DIM, Lowering, WeightedOp, quantize_weights, resolve_activation, weight_bits
+from .weighted import MAX_DIM, Lowering, WeightedOp, fold_input_zero, quantize_weights, resolve_activation, weight_bits
 
 MAX_KERNEL = 7
 FLOAT32_EXACT = 2**24  # float32 holds every integer up to this; float64 up to 2^53
@@ -156,11 +156,17 @@ class Conv2DOp(WeightedOp):
             raise NNModelError(f"layer {fl.name or 'conv2d'}: activation {act.kind}; a conv layer takes relu, "
                                "linear or hardtanh")
         w_q, b_q, acc_scale = quantize_weights(w, b, in_scale, per_channel, bits)
+        b_q = fold_input_zero(fl, w_q, b_q, acc_scale, in_scale)
         shape = (int(fl.extra["in_shape"][0]), int(fl.extra["in_shape"][1]), int(fl.extra["in_shape"][2]))
         layer = Conv2D(shape, w.shape[0], w.shape[1], act, w, b, w_q, b_q, in_scale, acc_scale, out_scale,
                        np.zeros(0, np.int32), np.zeros(0, np.int32), fl.name, bits)
         self.requant_params(layer, in_max, target)
         return layer
+
+    def float_forward(self, fl: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        w = np.asarray(fl.weights["w"], np.float64)
+        z = im2col(x, w.shape[1]) @ w.reshape(len(w), -1).T + fl.weights["b"]
+        return z, float_activation(fl, z)
 
     # ------------------------------------------------------------------------------ reference
     def forward(self, layer: Conv2D, x: np.ndarray) -> np.ndarray:

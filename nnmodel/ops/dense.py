@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .activation import Activation, activate, deriv, float_act, int_mask, target_scale
+from .activation import Activation, activate, deriv, float_act, float_activation, int_mask, target_scale
 from .base import VECTOR, Shape, TrainOut, TrainStep
-from .weighted import MAX_DIM, Lowering, WeightedOp, quantize_weights, resolve_activation, weight_bits
+from .weighted import MAX_DIM, Lowering, WeightedOp, fold_input_zero, quantize_weights, resolve_activation, weight_bits
 
 
 @dataclass
@@ -110,11 +110,16 @@ class DenseOp(WeightedOp):
         b = np.asarray(fl.weights["b"], np.float32)
         bits = weight_bits(fl)
         w_q, b_q, acc_scale = quantize_weights(w, b, in_scale, per_channel, bits)
+        b_q = fold_input_zero(fl, w_q, b_q, acc_scale, in_scale)
         act, out_scale, target = resolve_activation(fl)
         layer = Dense(w.shape[1], w.shape[0], act, w, b, w_q, b_q, in_scale, acc_scale, out_scale,
                       np.zeros(0, np.int32), np.zeros(0, np.int32), fl.name, bits)
         self.requant_params(layer, in_max, target)
         return layer
+
+    def float_forward(self, fl: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z = x @ np.asarray(fl.weights["w"], np.float64).T + fl.weights["b"]
+        return z, float_activation(fl, z)
 
     # ------------------------------------------------------------------------------ reference
     def forward(self, layer: Dense, x: np.ndarray) -> np.ndarray:

@@ -85,10 +85,11 @@ class MaxPool2DOp(Op):
 
     # ------------------------------------------------------------------------------ reference
     def forward(self, layer: MaxPool2D, x: np.ndarray) -> np.ndarray:
-        n, _, _, c = x.shape
-        oh, ow, _ = layer.out_shape
-        p = layer.size
-        return x[:, :oh * p, :ow * p, :].reshape(n, oh, p, ow, p, c).max(axis=(2, 4))
+        return _pool(x, layer.size)
+
+    def float_forward(self, fl: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        y = _pool(x, int(fl.extra["size"]))
+        return y, y
 
     # ------------------------------------------------------------------------------ payload layout
     def lay_out(self, layer: MaxPool2D) -> tuple[Any, list[tuple[str, bytes]]]:
@@ -142,3 +143,10 @@ class MaxPool2DOp(Op):
     def card_row(self, layer: MaxPool2D) -> tuple[str, str, str, str, int]:
         return (f"max-pool {layer.size}×{layer.size}",
                 f"{'×'.join(map(str, layer.in_shape))} → {'×'.join(map(str, layer.out_shape))}", "–", "–", 0)
+
+
+def _pool(x: np.ndarray, p: int) -> np.ndarray:
+    """Max over p×p windows of [N, h, w, c], floor (the last rows and columns that fill no window drop)."""
+    n, h, w, c = x.shape
+    oh, ow = h // p, w // p
+    return x[:, :oh * p, :ow * p, :].reshape(n, oh, p, ow, p, c).max(axis=(2, 4))

@@ -13,10 +13,10 @@ import numpy as np
 
 from ..errors import NNModelError
 from ..quant import quantize_symmetric, requantize
-from .activation import Activation, activate, deriv, float_act, int_mask, target_scale
+from .activation import Activation, activate, deriv, float_act, float_activation, int_mask, target_scale
 from .base import SEQUENCE, Shape, TrainOut, TrainStep
 from .dense import imatmul, requant_activate
-from .weighted import MAX_DIM, Lowering, WeightedOp, quantize_bias, resolve_activation, weight_scale
+from .weighted import MAX_DIM, Lowering, WeightedOp, fold_input_zero, quantize_bias, resolve_activation, weight_scale
 
 STATE_ACTIVATIONS = ("hardtanh", "lut", "relu", "linear")
 
@@ -111,11 +111,23 @@ class RNNOp(WeightedOp):
         col = acc_scale[:, None] if per_channel else acc_scale[0]
         w_ih_q = quantize_symmetric(w_ih, col / in_scale)
         w_hh_q = quantize_symmetric(w_hh, col / out_scale)
-        layer = RNN(w_ih.shape[1], w_ih.shape[0], act, w_ih, w_hh, b, w_ih_q, w_hh_q,
-                    quantize_bias(b, acc_scale), in_scale, acc_scale, out_scale,
-                    np.zeros(0, np.int32), np.zeros(0, np.int32), fl.name)
+        b_q = fold_input_zero(fl, w_ih_q, quantize_bias(b, acc_scale), acc_scale, in_scale, "w_ih")
+        layer = RNN(w_ih.shape[1], w_ih.shape[0], act, w_ih, w_hh, b, w_ih_q, w_hh_q, b_q, in_scale, acc_scale,
+                    out_scale, np.zeros(0, np.int32), np.zeros(0, np.int32), fl.name)
         self.requant_params(layer, in_max, target)
         return layer
+
+    def float_forward(self, fl: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every step's pre-activation and state [N, T, units] (h_0 = 0)."""
+        w_ih, w_hh = (np.asarray(fl.weights[k], np.float64) for k in ("w_ih", "w_hh"))
+        h = np.zeros((len(x), len(w_hh)))
+        zs, hs = [], []
+        for t in range(x.shape[1]):
+            z = x[:, t] @ w_ih.T + h @ w_hh.T + fl.weights["b"]
+            h = float_activation(fl, z)
+            zs.append(z)
+            hs.append(h)
+        return np.stack(zs, axis=1), np.stack(hs, axis=1)
 
     # ------------------------------------------------------------------------------ reference
     def forward(self, layer: RNN, x: np.ndarray) -> np.ndarray:

@@ -63,6 +63,25 @@ def quantize_bias(b: np.ndarray, acc_scale: np.ndarray) -> np.ndarray:
     return np.clip(np.round(b / acc_scale), -(2**31) + 1, 2**31 - 1).astype(np.int32)
 
 
+def fold_input_zero(fl: Any, w_q: np.ndarray, b_q: np.ndarray, acc_scale: np.ndarray, in_scale: float,
+                    key: str = "w") -> np.ndarray:
+    """The bias of a first layer whose input codes have a zero point (FloatLayer.extra["input_zero"],
+    per element of the input's last axis), folded in integers: b_q = round(b₀/acc) − Σ W_q·zero.
+
+    fl.weights["b"] already holds the float fold b₀ − Σ W·scale·zero; folding it in float would
+    multiply every weight's rounding error by the code (≈ 128), not by code − zero. With the
+    integer fold the accumulator is Σ W_q·(code − zero) + round(b₀/acc), as the float network."""
+    zero = fl.extra.get("input_zero")
+    if zero is None:
+        return b_q
+    w = np.asarray(fl.weights[key], np.float64)
+    z = np.broadcast_to(np.asarray(zero, np.float64), w.shape[-1:])
+    b0 = np.asarray(fl.weights["b"], np.float64) + (w * z * in_scale).reshape(len(w), -1).sum(axis=1)
+    folded = quantize_bias(b0, acc_scale).astype(np.int64) - (w_q.astype(np.int64) * z.astype(np.int64)) \
+        .reshape(len(w), -1).sum(axis=1)
+    return np.clip(folded, -(2**31) + 1, 2**31 - 1).astype(np.int32)
+
+
 def quantize_weights(w: np.ndarray, b: np.ndarray, in_scale: float, per_channel: bool,
                      bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(w_q, b_q, acc_scale) of a weight tensor [out, ...]: symmetric scale per tensor or per output."""

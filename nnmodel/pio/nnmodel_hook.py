@@ -7,8 +7,9 @@ It runs as the nnmodel library's build.extraScript (library.json), so a project 
 
 or as a project script (`extra_scripts = pre:<path printed by nnmodel hook-path>`). It loads the
 nnmodel package it sits in (this file's ../), whatever the Python running PlatformIO has installed,
-and needs only numpy there: when numpy is missing it installs it into that Python, or fails with
-one line giving the command to run. Everything else is nnmodel.prebuild.scons_prebuild.
+and needs only numpy there (and, for a model imported from ONNX or Keras, that format's reader:
+onnx or h5py): when one is missing it installs it into that Python, or fails with one line giving
+the command to run. Everything else is nnmodel.prebuild.scons_prebuild.
 """
 import importlib
 import importlib.util
@@ -36,22 +37,38 @@ def _fail(message):
     env.Exit(1)  # noqa: F821
 
 
-def _ensure_numpy():
-    if importlib.util.find_spec("numpy") is not None:
+# What an imported model's format needs besides numpy (the reader's package), by file suffix.
+READERS = {".onnx": ("onnx", "onnx>=1.14"), ".keras": ("h5py", "h5py>=3.8"), ".h5": ("h5py", "h5py>=3.8"),
+           ".hdf5": ("h5py", "h5py>=3.8")}
+
+
+def _ensure(module, requirement):
+    """Import-able `module`, else pip-installed into PlatformIO's Python, else one line to run."""
+    if importlib.util.find_spec(module) is not None:
         return
     python = env.subst("$PYTHONEXE") or sys.executable  # noqa: F821 - PlatformIO's own Python
-    command = [python, "-m", "pip", "install", "--disable-pip-version-check", NUMPY]
-    print(f"[nnmodel] numpy is missing from PlatformIO's Python; installing it: {' '.join(command)}")
+    command = [python, "-m", "pip", "install", "--disable-pip-version-check", requirement]
+    print(f"[nnmodel] {module} is missing from PlatformIO's Python; installing it: {' '.join(command)}")
     proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     importlib.invalidate_caches()
     for folder in site.getsitepackages() + [site.getusersitepackages()]:  # a folder pip just made
         if os.path.isdir(folder) and folder not in sys.path:
             site.addsitedir(folder)
-    if proc.returncode != 0 or importlib.util.find_spec("numpy") is None:
+    if proc.returncode != 0 or importlib.util.find_spec(module) is None:
         lines = [x.strip() for x in proc.stdout.splitlines() if x.strip()]
         why = lines[-1][:160] if lines else f"exit {proc.returncode}"
-        _fail(f"numpy is missing from PlatformIO's Python and pip could not install it ({why}); "
-              f'run: "{python}" -m pip install "{NUMPY}"')
+        _fail(f"{module} is missing from PlatformIO's Python and pip could not install it ({why}); "
+              f'run: "{python}" -m pip install "{requirement}"')
+
+
+def _readers_needed():
+    """The reader packages the env's custom_nnmodel_model files need (framework files are imported)."""
+    try:
+        models = env.GetProjectOption("custom_nnmodel_model", "")  # noqa: F821
+    except Exception:  # no such option: nothing to import
+        return []
+    suffixes = {os.path.splitext(m.split("@")[0].strip())[1].lower() for m in models.replace(",", "\n").splitlines()}
+    return sorted({READERS[x] for x in suffixes if x in READERS})
 
 
 def _load_nnmodel():
@@ -68,7 +85,9 @@ def _load_nnmodel():
     spec.loader.exec_module(module)
 
 
-_ensure_numpy()
+_ensure("numpy", NUMPY)
+for _module, _requirement in _readers_needed():
+    _ensure(_module, _requirement)
 try:
     _load_nnmodel()
 except ImportError as exc:

@@ -76,13 +76,14 @@ class Sizes:
 
 
 def build(gen_dir: Path, out_elf: Path, *, sim: bool, f_cpu: int = F_CPU, firmware: str = "attiny85",
-          sources: list[Path] | None = None, defines: list[str] | None = None) -> Path:
+          sources: list[Path] | None = None, defines: list[str] | None = None,
+          include_dirs: list[Path] | None = None) -> Path:
     """Compile and link one firmware; sources default to every .c of src/<firmware>/."""
     src = sorted(source_dir(firmware).glob("*.c")) if sources is None else sources
     runtime = runtime_dir()
     cmd = ["avr-gcc", *(SIM_FLAGS if sim else REAL_FLAGS), *STRICT, f"-DF_CPU={f_cpu}UL",
            *(f"-D{d}" for d in defines or []), "-I", str(gen_dir), "-I", str(runtime / "include"),
-           "-I", str(source_dir(firmware))]
+           "-I", str(source_dir(firmware)), *(arg for d in include_dirs or [] for arg in ("-I", str(d)))]
     if sim:
         cmd += ["-I", str(_root() / "platformio" / "platforms" / "tinyavr-sim" / "include")]
     runtime_src = runtime_sources(asm=True)  # the asm kernels too

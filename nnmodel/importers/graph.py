@@ -1,0 +1,351 @@
+"""A framework's network as one small graph, lowered to nnmodel's layer kinds.
+
+Each reader (onnx_reader, keras_reader, sklearn_reader) writes the same vocabulary, ONNX's op
+names with ONNX's weight layouts (Gemm B [out, in] with transB, Conv W [out, in, kh, kw]); the
+lowering walks the chain from the input and turns it into quantize.FloatLayers:
+
+    Gemm | MatMul (+ Add)            -> dense         Conv (groups 1, stride 1, no pads) -> conv2d
+    BatchNormalization               -> folded into the conv/dense before it
+    Relu, Clip(0, c), LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish -> that layer's activation
+    MaxPool (window = stride, no pads) -> maxpool2d
+    Flatten, Reshape, Transpose      -> relabel memory: the next dense's weight columns are permuted
+                                        from the framework's layout (NCHW) to nnmodel's HWC stream
+    Dropout, Identity, Cast          -> removed
+    Softmax (at the end)             -> dropped: the logits keep the argmax
+
+Anything else is one NNModelError naming the node, its op and the nearest supported form; a
+partial model is never returned.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import NNModelError
+from ..quantize import FloatLayer
+
+# What to say instead, for ops nnmodel does not lower (yet).
+NEAREST = {
+    "AveragePool": "MaxPool with the window equal to the stride",
+    "GlobalAveragePool": "Flatten, then Gemm",
+    "GlobalMaxPool": "MaxPool over the whole map",
+    "ConvTranspose": "Conv (groups 1, stride 1, no padding)",
+    "Gelu": "Relu, or a table activation (Tanh, Sigmoid, HardSwish)",
+    "Elu": "LeakyRelu",
+    "Selu": "LeakyRelu",
+    "PRelu": "LeakyRelu with one slope",
+    "LSTM": "RNN (Elman) layers; GRU and LSTM are not lowered yet",
+    "GRU": "RNN (Elman) layers; GRU and LSTM are not lowered yet",
+    "Concat": "a single chain of layers",
+    "Mul": "the weights of the Gemm/Conv before it",
+    "Sub": "the bias of the Gemm/Conv before it",
+    "Div": "the weights of the Gemm/Conv before it",
+    "Pad": "Conv without padding",
+    "LogSoftmax": "Softmax at the end (dropped), or nothing: logits keep the argmax",
+}
+TABLE_ACTIVATIONS = ("Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish")
+REMOVED = ("Dropout", "Identity", "Cast")
+
+
+@dataclass
+class Node:
+    op: str  # ONNX op type
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Graph:
+    nodes: list[Node]  # in execution order
+    weights: dict[str, np.ndarray]  # initializers (constants) by name
+    input: str
+    input_shape: tuple[int, ...]  # one sample, as the framework lays it out: (F,), (C, H, W) or (H, W, C)
+    layout: str  # "NCHW" (ONNX from PyTorch) or "NHWC" (Keras): where a 3-D input keeps its channels
+    source: str  # the file, for messages
+    labels: list[str] = field(default_factory=list)  # class names the file names, if any
+    notes: list[str] = field(default_factory=list)  # what the reader decided, for the import's report
+
+
+@dataclass
+class Lowered:
+    layers: list[FloatLayer]
+    input_shape: tuple[int, ...]  # nnmodel's view of one sample: (F,), (T, F) or (H, W, C)
+    labels: list[str]
+    notes: list[str]
+    chain: list[str]  # one line per framework node: what it became
+    output_tensor: str = ""  # the framework tensor the model's outputs equal (before a dropped Softmax)
+    softmax: bool = False  # the framework applied a Softmax after it
+
+
+def _fail(g: Graph, node: Node, why: str) -> NNModelError:
+    return NNModelError(f"{g.source}: node {node.name or '?'} ({node.op}): {why}")
+
+
+def _unsupported(g: Graph, node: Node) -> NNModelError:
+    near = NEAREST.get(node.op, "Gemm, Conv, MaxPool, BatchNormalization and the activations of docs/import.md")
+    return _fail(g, node, f"not supported; nearest supported form: {near}")
+
+
+class _Lowering:
+    """The walk: the current tensor's form and the layer an activation or BatchNorm would join."""
+
+    def __init__(self, g: Graph):
+        self.g = g
+        self.layers: list[FloatLayer] = []
+        self.chain: list[str] = []
+        self.notes = list(g.notes)
+        shape = g.input_shape
+        self.map: tuple[int, int, int] | None = None  # the current map (h, w, c), None once flat
+        self.vector: int | None = None  # the current vector's length
+        self.layout = ""  # how the framework lays out the current map: "CHW" or "HWC"
+        if len(shape) == 3:  # a map: nnmodel streams HWC
+            self.map = (shape[1], shape[2], shape[0]) if g.layout == "NCHW" else (shape[0], shape[1], shape[2])
+            self.layout = "CHW" if g.layout == "NCHW" else "HWC"
+            self.input_shape: tuple[int, ...] = self.map
+        elif len(shape) == 1:
+            self.vector, self.input_shape = shape[0], shape
+        else:
+            raise NNModelError(f"{g.source}: input {g.input} has shape {list(shape)}; the importer takes a "
+                               "feature vector [F] or an image [C, H, W] / [H, W, C]")
+        self.flat_from: tuple[tuple[int, int, int], str] | None = None  # (h, w, c), layout of a flattened map
+        self.open: FloatLayer | None = None  # the last conv/dense, until an activation is set
+
+    # ------------------------------------------------------------------ helpers
+    def const(self, node: Node, i: int, what: str) -> np.ndarray:
+        if i >= len(node.inputs) or node.inputs[i] not in self.g.weights:
+            raise _fail(self.g, node, f"its {what} must be a constant (an initializer) for nnmodel to fold it")
+        return np.asarray(self.g.weights[node.inputs[i]], np.float64)
+
+    def push(self, node: Node, fl: FloatLayer, text: str) -> None:
+        self.layers.append(fl)
+        self.open = fl if fl.kind in ("dense", "conv2d") else None
+        self.chain.append(f"{node.op} {node.name}: {text}")
+
+    def dense(self, node: Node, w: np.ndarray, b: np.ndarray) -> None:
+        """w [out, in] in the framework's input order; a flattened map's columns go to HWC order."""
+        n_in = w.shape[1]
+        if self.map is not None and self.vector is None:
+            raise _fail(self.g, node, "a dense layer needs a flat input; add Flatten before it")
+        if self.flat_from is not None:
+            (h, wd, c), layout = self.flat_from
+            if layout == "CHW":  # column c·H·W + y·W + x of the framework is nnmodel's (y·W + x)·C + c
+                w = w.reshape(len(w), c, h, wd).transpose(0, 2, 3, 1).reshape(len(w), -1)
+                self.notes.append(f"{node.name}: weight columns permuted from CHW (the framework's flatten) to "
+                                  "HWC (nnmodel's row stream)")
+            self.flat_from = None
+        if n_in != self.vector:
+            raise _fail(self.g, node, f"takes {n_in} inputs but gets {self.vector}")
+        self.push(node, FloatLayer("dense", {"w": w, "b": b}, "none", name=node.name or f"dense{len(self.layers)}",
+                                   extra={"weight_bits": 8}), f"dense {n_in}->{len(w)}")
+        self.vector = len(w)
+
+    def activation(self, node: Node, kind: str, text: str, clip: float | None = None, function: str = "") -> None:
+        fl = self.open
+        if fl is None or fl.activation != "none":
+            before = self.layers[-1] if self.layers else None
+            # max-pooling commutes with a monotone activation: Conv -> MaxPool -> Relu is Conv+Relu -> MaxPool
+            if before is not None and before.kind == "maxpool2d" and kind in ("relu",) and len(self.layers) > 1 \
+                    and self.layers[-2].kind == "conv2d" and self.layers[-2].activation == "none":
+                fl = self.layers[-2]
+            else:
+                raise _fail(self.g, node, "an activation must follow a Conv or Gemm (with at most a BatchNormalization "
+                                          "between)")
+        if fl.kind == "conv2d" and kind == "lut":
+            raise _fail(self.g, node, "after a Conv only Relu, Clip and linear outputs are supported (the runtime "
+                                      "pools before activating); nearest supported form: Relu")
+        fl.activation = kind
+        if clip is not None:
+            fl.extra["clip"] = clip
+        if function:
+            fl.lut_function = function
+        self.chain.append(f"{node.op} {node.name}: activation of {fl.name}: {text}")
+
+    # ------------------------------------------------------------------ ops
+    def lower(self, node: Node, last: bool) -> None:
+        op, a = node.op, node.attrs
+        if op in REMOVED:
+            self.chain.append(f"{op} {node.name}: removed")
+        elif op == "Gemm":
+            if a.get("transA", 0):
+                raise _fail(self.g, node, "transA = 1 is not supported; nearest supported form: Gemm with transA 0")
+            b_mat = self.const(node, 1, "B")
+            w = b_mat if a.get("transB", 0) else b_mat.T
+            w = w * float(a.get("alpha", 1.0))
+            bias = self.const(node, 2, "C") * float(a.get("beta", 1.0)) if len(node.inputs) > 2 \
+                else np.zeros(len(w))
+            self.dense(node, w, np.broadcast_to(bias, (len(w),)).astype(np.float64))
+        elif op == "MatMul":
+            w = self.const(node, 1, "second input").T
+            self.dense(node, w, np.zeros(len(w)))
+        elif op == "Add":
+            fl = self.open
+            if fl is None or fl.kind != "dense" or fl.activation != "none" or node.inputs[1] not in self.g.weights:
+                raise _unsupported(self.g, node)
+            fl.weights["b"] = fl.weights["b"] + np.broadcast_to(self.const(node, 1, "addend").reshape(-1),
+                                                                 fl.weights["b"].shape)
+            self.chain.append(f"Add {node.name}: bias of {fl.name}")
+        elif op == "Conv":
+            self.conv(node)
+        elif op == "BatchNormalization":
+            self.batchnorm(node)
+        elif op == "Relu":
+            self.activation(node, "relu", "relu")
+        elif op == "Clip":
+            lo, hi = self.clip_bounds(node)
+            if lo == 0.0 and hi is not None and hi > 0:
+                self.activation(node, "relu", f"relu clipped at {hi:g} (exact: out scale {hi:g}/127)", clip=hi)
+            elif lo == -1.0 and hi == 1.0:
+                self.activation(node, "hardtanh", "hard-tanh")
+            else:
+                raise _fail(self.g, node, f"Clip({lo}, {hi}) is not supported; nearest supported form: Clip(0, max) "
+                                          "(ReLU6) or Clip(-1, 1)")
+        elif op in TABLE_ACTIVATIONS:
+            function = {"Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hard_swish",
+                        "LeakyRelu": f"leaky_relu({float(a.get('alpha', 0.01)):g})",
+                        "HardSigmoid": f"hard_sigmoid({float(a.get('alpha', 0.2)):g},{float(a.get('beta', 0.5)):g})"
+                        }[op]
+            self.activation(node, "lut", f"256-entry table of {function}", function=function)
+        elif op == "MaxPool":
+            self.maxpool(node)
+        elif op in ("Flatten", "Reshape"):
+            self.flatten(node)
+        elif op == "Transpose":
+            self.transpose(node)
+        elif op == "Softmax" and last:
+            self.chain.append(f"Softmax {node.name}: dropped (the logits keep the argmax)")
+            self.notes.append("a final Softmax was dropped: the model outputs logits, whose argmax is the class")
+        else:
+            raise _unsupported(self.g, node)
+
+    def clip_bounds(self, node: Node) -> tuple[float | None, float | None]:
+        if "min" in node.attrs or "max" in node.attrs:  # opset < 11
+            return node.attrs.get("min"), node.attrs.get("max")
+        lo = float(self.const(node, 1, "min")) if len(node.inputs) > 1 and node.inputs[1] else None
+        hi = float(self.const(node, 2, "max")) if len(node.inputs) > 2 and node.inputs[2] else None
+        return lo, hi
+
+    def conv(self, node: Node) -> None:
+        a = node.attrs
+        w = self.const(node, 1, "weights")  # [out, in, kh, kw]
+        if self.map is None or self.vector is not None:
+            raise _fail(self.g, node, "a Conv needs an image input [C, H, W]")
+        h, wd, c = self.map
+        if w.ndim != 4:
+            raise _fail(self.g, node, "1-D convolutions are not supported; nearest supported form: Conv 2-D")
+        if int(a.get("group", 1)) != 1:
+            raise _fail(self.g, node, f"group {a.get('group')} (depthwise) is not supported; nearest supported form: "
+                                      "Conv with group 1")
+        if any(int(s) != 1 for s in a.get("strides", [1, 1])) or any(int(d) != 1 for d in a.get("dilations", [1, 1])):
+            raise _fail(self.g, node, "strides and dilations must be 1; nearest supported form: Conv stride 1 then "
+                                      "MaxPool")
+        if any(int(p) for p in a.get("pads", [0, 0, 0, 0])) or a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+            raise _fail(self.g, node, "padding is not supported; nearest supported form: Conv without padding "
+                                      "(padding='valid')")
+        out, cin, kh, kw = w.shape
+        if kh != kw:
+            raise _fail(self.g, node, f"kernel {kh}x{kw}; nearest supported form: a square kernel")
+        if cin != c:
+            raise _fail(self.g, node, f"takes {cin} channels but gets {c}")
+        if kh > min(h, wd):
+            raise _fail(self.g, node, f"kernel {kh} does not fit the {h}x{wd} map")
+        b = self.const(node, 2, "bias") if len(node.inputs) > 2 and node.inputs[2] else np.zeros(out)
+        fl = FloatLayer("conv2d", {"w": w.transpose(0, 2, 3, 1), "b": b}, "none", name=node.name or "conv",
+                        extra={"in_shape": self.map, "weight_bits": 8})
+        self.push(node, fl, f"conv2d {kh}x{kh} {c}->{out} on {h}x{wd}")
+        self.map = (h - kh + 1, wd - kh + 1, out)
+
+    def batchnorm(self, node: Node) -> None:
+        fl = self.open
+        if fl is None or fl.activation != "none":
+            raise _fail(self.g, node, "only a BatchNormalization right after a Conv or Gemm can be folded into it")
+        gamma, beta, mean, var = (self.const(node, i, what) for i, what in
+                                  ((1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")))
+        k = gamma / np.sqrt(var + float(node.attrs.get("epsilon", 1e-5)))
+        w = fl.weights["w"]
+        fl.weights["w"] = w * k.reshape((-1,) + (1,) * (w.ndim - 1))
+        fl.weights["b"] = (fl.weights["b"] - mean) * k + beta
+        self.chain.append(f"BatchNormalization {node.name}: folded into {fl.name}")
+
+    def maxpool(self, node: Node) -> None:
+        a = node.attrs
+        k = [int(v) for v in a.get("kernel_shape", [])]
+        strides = [int(v) for v in a.get("strides", k)]
+        if self.map is None or self.vector is not None:
+            raise _fail(self.g, node, "a MaxPool needs an image")
+        if len(k) != 2 or k[0] != k[1] or strides != k or any(int(p) for p in a.get("pads", [0] * 4)) \
+                or int(a.get("ceil_mode", 0)) or any(int(d) != 1 for d in a.get("dilations", [1, 1])):
+            raise _fail(self.g, node, f"window {k}, strides {strides}: nearest supported form: a square MaxPool whose "
+                                      "stride equals its window, no padding, floor mode")
+        h, wd, c = self.map
+        if k[0] > min(h, wd):
+            raise _fail(self.g, node, f"window {k[0]} does not fit the {h}x{wd} map")
+        self.push(node, FloatLayer("maxpool2d", {}, "none", name=node.name or "pool",
+                                   extra={"in_shape": self.map, "size": k[0]}), f"maxpool2d {k[0]}")
+        self.map = (h // k[0], wd // k[0], c)
+
+    def flatten(self, node: Node) -> None:
+        if node.op == "Reshape" and len(node.inputs) > 1 and node.inputs[1] not in self.g.weights:
+            self.notes.append(f"{node.name}: Reshape to a shape computed at run time, taken as flatten to [N, -1]")
+        elif node.op == "Reshape" and len(node.inputs) > 1:
+            target = [int(v) for v in self.g.weights[node.inputs[1]].reshape(-1)]
+            size = int(np.prod(self.map)) if self.vector is None and self.map else self.vector
+            if not (len(target) == 2 and target[1] in (-1, size)):
+                raise _fail(self.g, node, f"reshape to {target}: only flattening to [N, {size}] is supported")
+        if self.vector is not None:  # already flat (e.g. a Reshape to [N, F] after a Gemm)
+            self.chain.append(f"{node.op} {node.name}: no change")
+            return
+        assert self.map is not None
+        self.flat_from = (self.map, self.layout)
+        self.vector = int(np.prod(self.map))
+        self.chain.append(f"{node.op} {node.name}: flatten {'x'.join(map(str, self.map))} (framework order "
+                          f"{self.layout}) to {self.vector}")
+
+    def transpose(self, node: Node) -> None:
+        perm = [int(v) for v in node.attrs.get("perm", [])]
+        if self.vector is None and perm == [0, 2, 3, 1] and self.layout == "CHW":
+            self.layout = "HWC"
+        elif self.vector is None and perm == [0, 3, 1, 2] and self.layout == "HWC":
+            self.layout = "CHW"
+        else:
+            raise _fail(self.g, node, f"perm {perm}: only a change between NCHW and NHWC (data stays put; weights "
+                                      "are permuted) is supported")
+        self.chain.append(f"Transpose {node.name}: relabel the map as {self.layout}")
+
+
+def lower(g: Graph) -> Lowered:
+    """FloatLayers for the graph's chain from its input; raises NNModelError at the first node that is
+    not a chain step nnmodel can lower."""
+    walk = _Lowering(g)
+    chain, current = [], g.input
+    for node in g.nodes:  # the nodes that take the running tensor as their data input, in order
+        if node.inputs[:1] == [current] and node.op != "Shape":  # a Shape only computes a Reshape's target
+            chain.append(node)
+            current = node.outputs[0]
+    # the logits path ends at a Softmax; what follows is the framework's label post-processing
+    ending = next((i + 1 for i, node in enumerate(chain) if node.op == "Softmax"), len(chain))
+    on_path = {g.input} | {out for node in chain[:ending - 1] for out in node.outputs}
+    for node in g.nodes:
+        if node not in chain and node.op != "Shape" and any(i in on_path for i in node.inputs):
+            raise NNModelError(f"{g.source}: node {node.name or '?'} ({node.op}) branches off the chain of layers; "
+                               "nnmodel imports a single chain (no skip connections or parallel branches)")
+    output = g.input
+    for i, node in enumerate(chain[:ending]):
+        walk.lower(node, last=i == ending - 1)
+        if node.op != "Softmax":
+            output = node.outputs[0]
+    if ending < len(chain):
+        walk.notes.append("after the Softmax, " + ", ".join(sorted({n.op for n in chain[ending:]})) +
+                          " (the framework's label post-processing) ignored")
+    if not walk.layers or walk.layers[-1].kind != "dense":
+        raise NNModelError(f"{g.source}: the network must end with a Gemm/Dense layer (the logits or outputs); it "
+                           f"ends with {walk.layers[-1].kind if walk.layers else 'nothing nnmodel lowers'}")
+    if walk.layers[-1].activation != "none":
+        raise NNModelError(f"{g.source}: the last layer {walk.layers[-1].name} has an activation "
+                           f"({walk.layers[-1].activation}); nnmodel's outputs are the last Gemm's (a Softmax at "
+                           "the end is fine: it is dropped)")
+    softmax = ending > 0 and chain[ending - 1].op == "Softmax"
+    return Lowered(walk.layers, walk.input_shape, list(g.labels), walk.notes, walk.chain, output, softmax)

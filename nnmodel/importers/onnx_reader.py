@@ -1,0 +1,65 @@
+"""ONNX files (torch.onnx.export, skl2onnx, tf2onnx) as a graph.Graph, read with the `onnx` package."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import NNModelError
+from .graph import Graph, Node
+
+
+def read_onnx(path: Path) -> Graph:
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises its own types, and protobuf's DecodeError
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise NNModelError(f"{path}: not a valid ONNX model ({first}); export it again") from None
+    g = model.graph
+    weights: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    nodes: list[Node] = []
+    for n in g.node:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        if n.op_type == "Constant":  # a constant is a weight
+            value = attrs.get("value")
+            if value is not None:
+                weights[n.output[0]] = numpy_helper.to_array(value)
+            elif "value_float" in attrs or "value_int" in attrs:
+                weights[n.output[0]] = np.asarray(attrs.get("value_float", attrs.get("value_int")))
+            continue
+        nodes.append(Node(n.op_type, n.name, list(n.input), list(n.output), {k: _plain(v) for k, v in attrs.items()}))
+    inputs = [i for i in g.input if i.name not in weights]
+    if len(inputs) != 1:
+        raise NNModelError(f"{path}: {len(inputs)} graph inputs ({', '.join(i.name for i in inputs)}); nnmodel imports "
+                           "a network with one input tensor")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
+    if len(dims) not in (2, 4) or any(d is None or d < 1 for d in dims[1:]):
+        raise NNModelError(f"{path}: input {inputs[0].name} has shape {dims}; the importer takes [N, F] or "
+                           "[N, C, H, W] with fixed sizes after the batch axis")
+    labels = _class_labels(weights)
+    notes = [f"opset {max((o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')), default=0)}, "
+             f"producer {model.producer_name or '?'} {model.producer_version}".rstrip()]
+    return Graph(nodes, weights, inputs[0].name, tuple(int(d) for d in dims[1:] if d is not None), "NCHW", str(path),
+                 labels, notes)
+
+
+def _plain(value: Any) -> Any:
+    """Attribute values as Python numbers, strings and lists (bytes decoded)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _class_labels(weights: dict[str, np.ndarray]) -> list[str]:
+    """skl2onnx keeps a classifier's classes in an initializer named `classes`."""
+    classes = weights.get("classes")
+    if classes is None or classes.ndim != 1:
+        return []
+    return [c.decode() if isinstance(c, bytes) else str(c) for c in classes.tolist()]

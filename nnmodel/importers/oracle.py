@@ -1,0 +1,56 @@
+"""The source framework's own answer on the calibration samples, for the import's agreement line.
+
+ONNX runs in onnxruntime (the tensor the model's outputs equal is exposed as an extra graph output);
+scikit-learn estimators answer predict_proba / predict; Keras files are compared when keras is
+importable. Every oracle is optional: without it the import says what was not measured.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .graph import Graph, Lowered
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def onnx_outputs(path: Path, tensor: str, x: np.ndarray) -> np.ndarray:
+    """onnxruntime's value of `tensor` for inputs x in the file's own layout."""
+    import onnx
+    import onnxruntime
+
+    model = onnx.load(str(path))
+    if tensor not in {o.name for o in model.graph.output}:
+        model.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.asarray(session.run([tensor], {name: x.astype(np.float32)})[0], np.float64).reshape(len(x), -1)
+
+
+def agreement(path: Path | None, graph: Graph, lowered: Lowered, x_framework: np.ndarray, ours: np.ndarray,
+              estimator: Any = None) -> str:
+    """One line: the largest |difference| between the float network and its framework on x."""
+    what = "outputs"
+    try:
+        if estimator is not None:
+            regress = type(estimator).__name__ == "MLPRegressor"
+            theirs = (estimator.predict(x_framework).reshape(len(ours), -1) if regress
+                      else estimator.predict_proba(x_framework))
+            ours, what = (ours, "outputs") if regress else (softmax(ours), "probabilities")
+            source = "scikit-learn"
+        elif path is not None and path.suffix.lower() == ".onnx":
+            if importlib.util.find_spec("onnxruntime") is None:
+                return "agreement with the framework: not measured (pip install 'nnmodel[onnx]' adds onnxruntime)"
+            theirs, source, what = onnx_outputs(path, lowered.output_tensor, x_framework), "onnxruntime", "logits"
+        else:
+            return f"agreement with the framework: not measured ({graph.source} has no oracle here)"
+    except Exception as exc:  # the oracle's own failure is reported, not fatal: the import stands on its own
+        return f"agreement with the framework: not measured ({type(exc).__name__}: {str(exc)[:100]})"
+    diff = float(np.abs(ours - theirs).max()) if ours.size else 0.0
+    return f"float model vs {source}: max |difference| {diff:.3g} on the {what} of {len(ours)} samples"

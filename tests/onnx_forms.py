@@ -9,6 +9,9 @@ installs no PyTorch). Each builder names the module sequence and the exporter fo
   and in the dynamo exporter's output).
 - nn.ReLU: `Relu`; nn.ReLU6: `Clip(X, min, max)` with min 0 and max 6 as constant inputs (opset 11+).
 - nn.MaxPool2d(2): `MaxPool(kernel_shape [2,2], strides [2,2], pads [0,0,0,0], ceil_mode 0)`.
+- nn.AvgPool2d(2): `AveragePool(kernel_shape [2,2], strides [2,2], pads [0,0,0,0], ceil_mode 0)`
+  (opset 10+; PyTorch writes count_include_pad only when it is set).
+- nn.AdaptiveAvgPool2d(1) (and x.mean((2, 3), keepdim=True)'s usual export): `GlobalAveragePool`.
 - nn.Flatten / torch.flatten(x, 1): `Flatten(axis=1)`; x.view(x.size(0), -1):
   `Shape -> Gather(0) -> Unsqueeze -> Concat(-1) -> Reshape`.
 """
@@ -61,10 +64,11 @@ def linear_chain(layers: list[tuple[np.ndarray, np.ndarray, str]], path: Path) -
 
 def conv_bn_relu_pool_linear(conv_w: np.ndarray, conv_b: np.ndarray, bn: tuple[np.ndarray, ...],
                              fc_w: np.ndarray, fc_b: np.ndarray, in_shape: tuple[int, int, int], path: Path,
-                             view_flatten: bool = False) -> Path:
+                             view_flatten: bool = False, pool: str = "MaxPool") -> Path:
     """nn.Conv2d(c, k, 3) -> nn.BatchNorm2d(k) -> nn.ReLU -> nn.MaxPool2d(2) -> flatten -> nn.Linear, on
     NCHW input in_shape (C, H, W). bn: (gamma, beta, running_mean, running_var). view_flatten: the
-    x.view(x.size(0), -1) form instead of nn.Flatten."""
+    x.view(x.size(0), -1) form instead of nn.Flatten. pool: "AveragePool" (nn.AvgPool2d(2)) or
+    "GlobalAveragePool" (what nn.AdaptiveAvgPool2d(1) exports) instead of nn.MaxPool2d(2)."""
     gamma, beta, mean, var = bn
     k = conv_w.shape[2]
     inits = [_init("conv.weight", conv_w), _init("conv.bias", conv_b), _init("bn.weight", gamma),
@@ -77,9 +81,17 @@ def conv_bn_relu_pool_linear(conv_w: np.ndarray, conv_b: np.ndarray, bn: tuple[n
                                                 "bn.running_var"], ["/bn/BatchNormalization_output_0"],
                          name="/bn/BatchNormalization", epsilon=1e-5, momentum=0.9),
         helper.make_node("Relu", ["/bn/BatchNormalization_output_0"], ["/relu/Relu_output_0"], name="/relu/Relu"),
-        helper.make_node("MaxPool", ["/relu/Relu_output_0"], ["/pool/MaxPool_output_0"], name="/pool/MaxPool",
-                         ceil_mode=0, kernel_shape=[2, 2], pads=[0, 0, 0, 0], strides=[2, 2]),
     ]
+    if pool == "GlobalAveragePool":
+        nodes.append(helper.make_node(pool, ["/relu/Relu_output_0"], ["/pool/MaxPool_output_0"], name="/pool/pool"))
+    elif pool == "AveragePool":  # PyTorch writes count_include_pad only when it is set
+        nodes.append(helper.make_node(pool, ["/relu/Relu_output_0"], ["/pool/MaxPool_output_0"],
+                                      name="/pool/AveragePool", ceil_mode=0, kernel_shape=[2, 2], pads=[0, 0, 0, 0],
+                                      strides=[2, 2]))
+    else:
+        nodes.append(helper.make_node("MaxPool", ["/relu/Relu_output_0"], ["/pool/MaxPool_output_0"],
+                                      name="/pool/MaxPool", ceil_mode=0, kernel_shape=[2, 2], pads=[0, 0, 0, 0],
+                                      strides=[2, 2]))
     if view_flatten:
         inits += [numpy_helper.from_array(np.array(0, np.int64), "/Constant_output_0"),
                   numpy_helper.from_array(np.array([0], np.int64), "/Constant_1_output_0"),

@@ -122,6 +122,29 @@ def test_pytorch_form_cnn_imports_and_runs_on_the_attiny85_from_eeprom(tmp_path:
     assert run.returncode == 0 and re.search(r"^\d+ Tests 0 Failures 0 Ignored", run.stdout, re.M), run.stdout
 
 
+@pytest.mark.parametrize("pool", ["AveragePool", "GlobalAveragePool"])
+def test_average_pools_fold_into_the_gemm_after_them(tmp_path: Path, pool: str) -> None:
+    """nn.AvgPool2d(2) / nn.AdaptiveAvgPool2d(1) -> flatten -> nn.Linear: the runtime never averages;
+    the Gemm's weights spread over each window, so the float model is exactly the framework's."""
+    rng = np.random.default_rng(5)
+    conv_w, conv_b = rng.normal(0, 0.4, (6, 1, 3, 3)), rng.normal(0, 0.1, 6)
+    w, b, bn = bn_absorbing(conv_w, conv_b, rng)
+    pooled = 6 * 3 * 3 if pool == "AveragePool" else 6
+    path = conv_bn_relu_pool_linear(w, b, bn, rng.normal(0, 0.3, (10, pooled)), rng.normal(0, 0.1, 10), (1, 8, 8),
+                                    tmp_path / "avg.onnx", pool=pool)
+    x = DIGITS["x"].transpose(0, 3, 1, 2).astype(np.float64) / 16
+    lowered = lower(read_graph(path))
+    assert [fl.kind for fl in lowered.layers] == ["conv2d", "dense"]
+    assert lowered.layers[1].weights["w"].shape == (10, 6 * 6 * 6)  # reads the whole 6x6x6 map
+    assert any("folded into /fc/Gemm" in line for line in lowered.chain)
+    ours = float_forward(lowered.layers, x.transpose(0, 2, 3, 1)).out[-1]
+    assert np.abs(ours - onnx_outputs(path, "output", x)).max() <= 1e-4
+    np.savez(tmp_path / "calib.npz", x=x, y=DIGITS["y"])
+    model = import_graph(read_graph(path), load_samples(tmp_path / "calib.npz"), name="avg").model
+    codes = codes_from_values(model.input, x.transpose(0, 2, 3, 1))
+    assert (hostc.build(model, tmp_path / "c").logits(codes) == reference.run(model, codes)).all()
+
+
 def test_pytorch_form_mlp_with_relu6(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     layers = [(rng.normal(0, 0.5, (16, 6)), rng.normal(0, 0.1, 16), "relu6"),
@@ -149,8 +172,9 @@ def _edited(path: Path, tmp_path: Path, change) -> Path:
 
 
 UNSUPPORTED = {
-    "average pool": (lambda m: m.graph.node[3].__setattr__("op_type", "AveragePool"),
-                     "node /pool/MaxPool (AveragePool): not supported; nearest supported form: MaxPool"),
+    "global max pool": (lambda m: (m.graph.node[3].__setattr__("op_type", "GlobalMaxPool"),
+                                   [m.graph.node[3].attribute.pop() for _ in range(len(m.graph.node[3].attribute))]),
+                        "node /pool/MaxPool (GlobalMaxPool): not supported; nearest supported form: MaxPool"),
     "padding": (lambda m: m.graph.node[0].attribute[3].ints.__setitem__(slice(None), [1, 1, 1, 1]),
                 "node /conv/Conv (Conv): padding is not supported; nearest supported form: Conv without padding"),
     "depthwise": (lambda m: m.graph.node[0].attribute[1].__setattr__("i", 8),

@@ -8,6 +8,8 @@ lowering walks the chain from the input and turns it into quantize.FloatLayers:
     BatchNormalization               -> folded into the conv/dense before it
     Relu, Clip(0, c), LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish -> that layer's activation
     MaxPool (window = stride, no pads) -> maxpool2d
+    AveragePool (window = stride), GlobalAveragePool -> folded into the next Gemm's weights (exact:
+                                        each pooled column spreads over its window, weight / window size)
     Flatten, Reshape, Transpose      -> relabel memory: the next dense's weight columns are permuted
                                         from the framework's layout (NCHW) to nnmodel's HWC stream
     Dropout, Identity, Cast          -> removed
@@ -28,8 +30,6 @@ from ..quantize import FloatLayer
 
 # What to say instead, for ops nnmodel does not lower (yet).
 NEAREST = {
-    "AveragePool": "MaxPool with the window equal to the stride",
-    "GlobalAveragePool": "Flatten, then Gemm",
     "GlobalMaxPool": "MaxPool over the whole map",
     "ConvTranspose": "Conv (groups 1, stride 1, no padding)",
     "Gelu": "Relu, or a table activation (Tanh, Sigmoid, HardSwish)",
@@ -113,6 +113,9 @@ class _Lowering:
                                "feature vector [F] or an image [C, H, W] / [H, W, C]")
         self.flat_from: tuple[tuple[int, int, int], str] | None = None  # (h, w, c), layout of a flattened map
         self.open: FloatLayer | None = None  # the last conv/dense, until an activation is set
+        # an average pool waiting for the Gemm after it: (the map before the pool, window h, window w)
+        self.average: tuple[tuple[int, int, int], int, int] | None = None
+        self.average_steps = 0  # chain lines since the pool (its line gets the Gemm's name)
 
     # ------------------------------------------------------------------ helpers
     def const(self, node: Node, i: int, what: str) -> np.ndarray:
@@ -139,9 +142,27 @@ class _Lowering:
             self.flat_from = None
         if n_in != self.vector:
             raise _fail(self.g, node, f"takes {n_in} inputs but gets {self.vector}")
+        if self.average is not None:
+            w = self.spread(node, w)
         self.push(node, FloatLayer("dense", {"w": w, "b": b}, "none", name=node.name or f"dense{len(self.layers)}",
                                    extra={"weight_bits": 8}), f"dense {n_in}->{len(w)}")
         self.vector = len(w)
+
+    def spread(self, node: Node, w: np.ndarray) -> np.ndarray:
+        """Gemm(AveragePool(x)) is one linear map of x: each pooled column becomes its window's columns
+        over the map before the pool, weighted 1/(window size); a ragged edge gets weight 0."""
+        assert self.average is not None
+        (h, wd, c), kh, kw = self.average
+        oh, ow = h // kh, wd // kw
+        pooled = w.reshape(len(w), oh, ow, c) / (kh * kw)
+        full = np.zeros((len(w), h, wd, c))
+        full[:, :oh * kh, :ow * kw, :] = pooled.repeat(kh, axis=1).repeat(kw, axis=2)
+        self.notes.append(f"{node.name}: the average pool before it is folded into its weights, which now read the "
+                          f"{h}x{wd}x{c} map ({h * wd * c} inputs instead of {oh * ow * c}; exact, no pooling at run "
+                          "time)")
+        self.chain[-1 - self.average_steps] += f" (folded into {node.name or 'the Gemm after it'})"
+        self.average, self.vector = None, h * wd * c
+        return full.reshape(len(w), -1)
 
     def activation(self, node: Node, kind: str, text: str, clip: float | None = None, function: str = "") -> None:
         fl = self.open
@@ -167,6 +188,11 @@ class _Lowering:
     # ------------------------------------------------------------------ ops
     def lower(self, node: Node, last: bool) -> None:
         op, a = node.op, node.attrs
+        if self.average is not None:
+            if op not in REMOVED + ("Flatten", "Reshape", "Gemm", "MatMul"):
+                self.pending_average(node)
+            if op not in ("Gemm", "MatMul"):
+                self.average_steps += 1
         if op in REMOVED:
             self.chain.append(f"{op} {node.name}: removed")
         elif op == "Gemm":
@@ -211,6 +237,8 @@ class _Lowering:
             self.activation(node, "lut", f"256-entry table of {function}", function=function)
         elif op == "MaxPool":
             self.maxpool(node)
+        elif op in ("AveragePool", "GlobalAveragePool"):
+            self.average_pool(node)
         elif op in ("Flatten", "Reshape"):
             self.flatten(node)
         elif op == "Transpose":
@@ -287,6 +315,36 @@ class _Lowering:
                                    extra={"in_shape": self.map, "size": k[0]}), f"maxpool2d {k[0]}")
         self.map = (h // k[0], wd // k[0], c)
 
+    def average_pool(self, node: Node) -> None:
+        """Held until the Gemm after it (Flatten/Reshape between), whose weights absorb it: the runtime
+        never averages."""
+        if self.map is None or self.vector is not None or self.average is not None:
+            raise _fail(self.g, node, f"an {node.op} needs an image")
+        h, wd, c = self.map
+        if node.op == "GlobalAveragePool":
+            k = [h, wd]
+        else:
+            a = node.attrs
+            k = [int(v) for v in a.get("kernel_shape", [])]
+            strides = [int(v) for v in a.get("strides", k)]
+            if len(k) != 2 or strides != k or any(int(p) for p in a.get("pads", [0] * 4)) \
+                    or int(a.get("ceil_mode", 0)) or a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+                raise _fail(self.g, node, f"window {k}, strides {strides}: nearest supported form: an AveragePool "
+                                          "whose stride equals its window, no padding, floor mode")
+            if k[0] > h or k[1] > wd:
+                raise _fail(self.g, node, f"window {k[0]}x{k[1]} does not fit the {h}x{wd} map")
+        self.average, self.average_steps = (self.map, k[0], k[1]), 0
+        self.open = None
+        self.map = (h // k[0], wd // k[1], c)
+        self.chain.append(f"{node.op} {node.name}: average {k[0]}x{k[1]} to {'x'.join(map(str, self.map))}")
+        if self.map[:2] == (1, 1):  # one value per channel: flat in any layout
+            self.flat_from, self.vector = (self.map, "HWC"), c
+
+    def pending_average(self, node: Node) -> None:
+        if self.average is not None:
+            raise _fail(self.g, node, "after an average pool nnmodel needs Flatten and a Gemm, which absorbs the "
+                                      "pool; nearest supported form: MaxPool")
+
     def flatten(self, node: Node) -> None:
         if node.op == "Reshape" and len(node.inputs) > 1 and node.inputs[1] not in self.g.weights:
             self.notes.append(f"{node.name}: Reshape to a shape computed at run time, taken as flatten to [N, -1]")
@@ -337,6 +395,9 @@ def lower(g: Graph) -> Lowered:
         walk.lower(node, last=i == ending - 1)
         if node.op != "Softmax":
             output = node.outputs[0]
+    if walk.average is not None:
+        raise NNModelError(f"{g.source}: the network ends with an average pool; nnmodel folds an AveragePool or "
+                           "GlobalAveragePool into the Gemm after it (Flatten between is fine)")
     if ending < len(chain):
         walk.notes.append("after the Softmax, " + ", ".join(sorted({n.op for n in chain[ending:]})) +
                           " (the framework's label post-processing) ignored")

@@ -7,6 +7,7 @@ importable. Every oracle is optional: without it the import says what was not me
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,21 @@ def onnx_outputs(path: Path, tensor: str, x: np.ndarray) -> np.ndarray:
     return np.asarray(session.run([tensor], {name: x.astype(np.float32)})[0], np.float64).reshape(len(x), -1)
 
 
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")  # keras 3's own order of preference
+
+
+def keras_outputs(path: Path, x: np.ndarray) -> np.ndarray:
+    """Keras's own predict on x (NHWC); Keras 3 runs on whichever backend is installed."""
+    if "KERAS_BACKEND" not in os.environ:
+        found = [b for b in KERAS_BACKENDS if importlib.util.find_spec(b) is not None]
+        if found:  # keras defaults to tensorflow and fails to import without it
+            os.environ["KERAS_BACKEND"] = found[0]
+    import keras
+
+    model = keras.saving.load_model(str(path), compile=False)
+    return np.asarray(model.predict(x.astype(np.float32), verbose=0), np.float64).reshape(len(x), -1)
+
+
 def agreement(path: Path | None, graph: Graph, lowered: Lowered, x_framework: np.ndarray, ours: np.ndarray,
               estimator: Any = None) -> str:
     """One line: the largest |difference| between the float network and its framework on x."""
@@ -48,6 +64,13 @@ def agreement(path: Path | None, graph: Graph, lowered: Lowered, x_framework: np
             if importlib.util.find_spec("onnxruntime") is None:
                 return "agreement with the framework: not measured (pip install 'nnmodel[onnx]' adds onnxruntime)"
             theirs, source, what = onnx_outputs(path, lowered.output_tensor, x_framework), "onnxruntime", "logits"
+        elif path is not None and path.suffix.lower() in (".keras", ".h5", ".hdf5"):
+            if importlib.util.find_spec("keras") is None:
+                return "agreement with the framework: not measured (pip install keras and a backend, e.g. jax)"
+            x_keras = x_framework.reshape((len(x_framework),) + tuple(graph.input_shape))  # (N, 8, 8) -> (N, 8, 8, 1)
+            theirs, source = keras_outputs(path, x_keras), "Keras"
+            # Keras saves the Softmax inside the last Dense: compare probabilities then
+            ours, what = (softmax(ours), "probabilities") if lowered.softmax else (ours, "outputs")
         else:
             return f"agreement with the framework: not measured ({graph.source} has no oracle here)"
     except Exception as exc:  # the oracle's own failure is reported, not fatal: the import stands on its own

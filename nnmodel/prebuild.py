@@ -199,6 +199,10 @@ def inputs_digest(settings: Settings, options: dict[str, str]) -> str:
     for path in files:
         try:
             h.update(path.read_bytes())
+            if path.suffix != SUFFIX and path in settings.models:
+                # a framework file re-imports when touched too: re-exporting the same network is a
+                # rebuild the user asked for (its generated files still only change with its bytes)
+                h.update(f"\0mtime {path.stat().st_mtime_ns}\0".encode())
         except OSError:
             raise NNModelError(f"{path}: cannot read (set by {PREFIX}model, {PREFIX}sample_images or "
                                f"{PREFIX}calibration)") from None

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -342,6 +343,9 @@ def test_an_onnx_model_is_imported_in_the_build_and_cached(project: Path, pio_en
     assert "net 64" in first.stdout and (project / ".pio/build/onnx/nnmodel/net.nnm").is_file()
     again = _pio(project, pio_env, "run", "-e", "onnx")
     assert again.returncode == 0 and "nnmodel: up to date (net.onnx" in again.stdout
+    os.utime(project / "net.onnx", ns=(time.time_ns(), time.time_ns() + 10**9))  # `touch net.onnx`
+    touched = _pio(project, pio_env, "run", "-e", "onnx")
+    assert touched.returncode == 0 and "nnmodel: imported net.onnx" in touched.stdout, touched.stdout
     model = onnx.load(str(project / "net.onnx"))  # the network re-exported with other weights
     first_init = model.graph.initializer[0]
     first_init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(first_init) * 1.5, first_init.name))

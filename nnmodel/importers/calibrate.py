@@ -59,7 +59,8 @@ def calibrate(layers: list[FloatLayer], trace: Trace) -> list[FloatLayer]:
     out = copy.deepcopy(layers)
     for i, fl in enumerate(out):
         last = i == len(out) - 1
-        if fl.kind == "maxpool2d" or last:
+        op = ops.get(fl.kind)
+        if op is None or not op.has_weights or last:  # a pool passes its input's scale through
             continue
         y, z = trace.out[i], trace.pre[i]
         if fl.activation == "none":
@@ -111,7 +112,8 @@ def quantize_lowered(lowered: Lowered, x: np.ndarray, targets: np.ndarray, task:
     """The integer model of a lowered graph, calibrated on x [N, *lowered.input_shape] (physical units)."""
     layers = copy.deepcopy(lowered.layers)
     for fl in layers:
-        if fl.kind in ("dense", "conv2d"):
+        op = ops.get(fl.kind)
+        if op is not None and op.has_weights:
             fl.extra["weight_bits"] = weight_bits
     first = ops.get(layers[0].kind)
     assert first is not None

@@ -53,6 +53,8 @@ def agreement(path: Path | None, graph: Graph, lowered: Lowered, x_framework: np
               estimator: Any = None) -> str:
     """One line: the largest |difference| between the float network and its framework on x."""
     what = "outputs"
+    # the samples as the framework takes them: (N, 8, 8, 1) images for a 64-input MLP, (N, 8, 8) for (8, 8, 1)
+    x_framework = x_framework.reshape((len(x_framework),) + tuple(graph.input_shape))
     try:
         if estimator is not None:
             regress = type(estimator).__name__ == "MLPRegressor"
@@ -67,8 +69,7 @@ def agreement(path: Path | None, graph: Graph, lowered: Lowered, x_framework: np
         elif path is not None and path.suffix.lower() in (".keras", ".h5", ".hdf5"):
             if importlib.util.find_spec("keras") is None:
                 return "agreement with the framework: not measured (pip install keras and a backend, e.g. jax)"
-            x_keras = x_framework.reshape((len(x_framework),) + tuple(graph.input_shape))  # (N, 8, 8) -> (N, 8, 8, 1)
-            theirs, source = keras_outputs(path, x_keras), "Keras"
+            theirs, source = keras_outputs(path, x_framework), "Keras"
             # Keras saves the Softmax inside the last Dense: compare probabilities then
             ours, what = (softmax(ours), "probabilities") if lowered.softmax else (ours, "outputs")
         else:

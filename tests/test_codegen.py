@@ -355,6 +355,9 @@ CROSS = {
     "rv32": (["riscv64-unknown-elf-gcc", "-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs", "-O2"],
              "esp32c3", ("flash", "ram")),
     "host": (["gcc", "-O2"], "native", ("ram", "eeprom")),
+    # the host's vector kernels (nnrt/arch/x86/dense.h): compiled whatever this CPU runs
+    "host-avx2": (["gcc", "-O3", "-mavx2"], "native", ("ram",)),
+    "host-avx512-vnni": (["gcc", "-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"], "native", ("ram",)),
     # ARMv7E-M (DSP instructions) and ARMv6-M (RP2040-class: no DSP, no divide, Thumb-1 mostly)
     "cortex-m4": (["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-O2"], "cortex-m", ("flash", "ram")),
     "cortex-m0plus": (["arm-none-eabi-gcc", "-mcpu=cortex-m0plus", "-mthumb", "-Os"], "cortex-m", ("flash", "ram")),

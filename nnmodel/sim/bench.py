@@ -79,6 +79,25 @@ def host_figures(ctx: BenchContext) -> Iterator[Figure]:
         yield Figure(f"host.{key}.us_per_inference", round(ns / 1000.0, 2), "us")
 
 
+def float_ratio_figures(ctx: BenchContext) -> Iterator[Figure]:
+    """host.<model>.float_ratio: the integer C's time over a float32 C twin's (sim/float_twin.py),
+    both at -O3 -march=native -ffast-math, timed interleaved in one process (the vector kernels of
+    lib/nnrt/include/nnrt/arch/x86 at work); float_ratio_O2 the same at -O2 (portable kernels)."""
+    from .float_twin import FAST, has_twin, time_against_twin
+
+    for key, model in ctx.models:
+        if not has_twin(model):
+            continue
+        inputs = ctx.inputs(model)
+        for suffix, flags in (("", FAST), ("_O2", ["-O2"])):
+            with tempfile.TemporaryDirectory(prefix="nnmodel-bench-") as tmp:
+                ours, theirs, agree = time_against_twin(model, Path(tmp), inputs, flags)
+            yield Figure(f"host.{key}.int_us{suffix}", round(ours / 1000.0, 2), "us")
+            yield Figure(f"host.{key}.float_us{suffix}", round(theirs / 1000.0, 2), "us")
+            yield Figure(f"host.{key}.float_ratio{suffix}", round(ours / theirs, 3), "x")
+        yield Figure(f"host.{key}.float_twin_agreement", agree, f"of {len(inputs)} argmax")
+
+
 def reference_figures(ctx: BenchContext) -> Iterator[Figure]:
     """reference.<model>.images_per_second: numpy reference on a 10,000-image batch."""
     for key, model in ctx.models:
@@ -283,8 +302,8 @@ def _qemu_figures(ctx: BenchContext, sim: _QemuSim, chip: str) -> Iterator[Figur
         yield Figure(f"{chip}.{key}.flash_bytes", memory.flash, "bytes")
 
 
-PRODUCERS: list[Producer] = [host_figures, reference_figures, prebuild_figures, attiny85_figures, rv32_figures,
-                              cortexm_figures]
+PRODUCERS: list[Producer] = [host_figures, float_ratio_figures, reference_figures, prebuild_figures,
+                              attiny85_figures, rv32_figures, cortexm_figures]
 
 
 def run_all(models: list[tuple[str, Model]], paths: list[Path], out: Path | None,

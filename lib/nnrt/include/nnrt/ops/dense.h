@@ -114,8 +114,8 @@ static inline void nnrt_mac_u8_dense(int32_t *acc, nnrt_wptr_t w, uint16_t n_out
  * is listed once as (offset, value) of its nonzero pixels, and every output walks only that list,
  * four outputs per pass so each list entry is loaded once for four. The products are ints (no
  * int16 truncation step): they fit int16, so this is the same value on 16-bit-int targets. */
-static inline void nnrt_mac_u8(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint32_t stride,
-                               const uint8_t *x, uint16_t n_in)
+static inline void nnrt_mac_u8_portable(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint32_t stride,
+                                        const uint8_t *x, uint16_t n_in)
 {
     uint16_t i0, j;
     for (i0 = 0; i0 < n_in; i0 += NNRT_U8_CHUNK) {
@@ -165,8 +165,8 @@ static inline void nnrt_mac_u8(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint
 }
 
 /* acc[j] += sum_i w[j*stride + i] * x[i] for int8 inputs (activations). */
-static inline void nnrt_mac_s8(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint32_t stride,
-                        const int8_t *x, uint16_t n_in)
+static inline void nnrt_mac_s8_portable(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint32_t stride,
+                                        const int8_t *x, uint16_t n_in)
 {
     uint16_t i, j;
     for (j = 0; j < n_out; j++) {
@@ -179,6 +179,14 @@ static inline void nnrt_mac_s8(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint
     }
 }
 
+/* The kernels the generated code calls: a vector path where the build enables one (NNRT_PORTABLE
+ * forces the portable reference), else the portable kernels above. */
+#if defined(__AVX2__) && !defined(NNRT_PORTABLE)
+#include "nnrt/arch/x86/dense.h"
+#else
+#define nnrt_mac_u8 nnrt_mac_u8_portable
+#define nnrt_mac_s8 nnrt_mac_s8_portable
+#endif
 
 /* acc[j] += sum_i w4[t + j*stride + i] * x[i] for j < n_out, i < n: a dense layer with packed
  * int4 weights (t: element index of the first weight used; streaming passes a column offset). */

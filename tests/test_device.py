@@ -7,6 +7,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -225,6 +226,74 @@ def test_a_truncated_frame_times_out_and_the_next_frame_is_served(port: str) -> 
     raw.send(b"INF")
     assert raw.line(3.0) == "err timeout command line without \\n; frame dropped after 1000 ms"
     assert raw.ask(classify_frame(IMAGE)).startswith(f"ok classify crc={CRC:04x} class=7 us=")
+
+
+def test_pipelined_frames_are_all_answered_in_order(port: str, sample_logits: np.ndarray) -> None:
+    """docs/serial-protocol.md, "Pipelining": a host may write frames ahead of the replies. 300
+    CLASSIFY frames go out at once while the host starts reading only after 2 s: the device's reply
+    writes block (the pseudo-terminal is full) for longer than its 1000 ms timeout. That wait is the
+    device's own, not a silent host, so no frame may time out, be lost or be answered out of order."""
+    count = 300
+    images = [SAMPLE.images[i].tobytes() for i in range(count)]
+    raw = Raw(port)
+    raw.alive()
+    failures: list[BaseException] = []
+
+    def write_all() -> None:
+        try:
+            raw.send(b"".join(classify_frame(image) for image in images))
+        except BaseException as exc:  # reported by the test below, not lost in the thread
+            failures.append(exc)
+
+    writer = threading.Thread(target=write_all, daemon=True)
+    writer.start()
+    time.sleep(2.0)
+    # 235 KB pass a pseudo-terminal in well under 2 s: a writer still busy means the device stopped
+    # reading, blocked on a reply write for about 2 s (else this test would not test that).
+    assert writer.is_alive(), "the frames all went out at once: the device's reply writes never blocked"
+    replies: list[str] = []
+    while len(replies) < count:
+        line = raw.line(3.0)  # far longer than one frame takes: None means the device stopped answering
+        if line is None:
+            break
+        replies.append(line)
+    writer.join(10)
+    assert not writer.is_alive() and not failures, failures
+    errors = [line for line in replies if not line.startswith("ok classify ")]
+    assert not errors and len(replies) == count, (
+        f"{count - sum(line.startswith('ok classify ') for line in replies)} of {count} frames lost; "
+        f"{len(replies)} replies; errors: {errors[:3]}")
+    for k, line in enumerate(replies):
+        got = Classification.parse(line, 10)
+        assert got.crc == binascii.crc_hqx(images[k], 0xFFFF), f"reply {k} is for another frame: {line}"
+        assert list(got.logits) == sample_logits[k].tolist(), f"frame {k}: {line}"
+    raw.alive()
+
+
+def test_pipelined_errors_are_answered_in_their_frames_place(port: str, sample_logits: np.ndarray) -> None:
+    """docs/serial-protocol.md, "Pipelining": an error reply takes the failed frame's place and the
+    frames written behind it are served."""
+    images = [SAMPLE.images[i].tobytes() for i in range(3)]
+    crc1 = binascii.crc_hqx(images[1], 0xFFFF)
+    frames = [classify_frame(images[0]),
+              b"CLASSIFY 784 %04x\n" % (crc1 ^ 1) + images[1],
+              b"PING between\n",
+              b"CLASSIFY 10 %04x\n" % binascii.crc_hqx(bytes(10), 0xFFFF) + bytes(10),
+              b"HELLO\n",
+              classify_frame(images[2])]
+    raw = Raw(port)
+    raw.alive()
+    raw.send(b"".join(frames))
+    replies = [raw.line(3.0) for _ in frames]
+    assert replies[1:5] == [f"err checksum header says {crc1 ^ 1:04x}, payload has {crc1:04x}",
+                            "ok pong between",
+                            "err length payload of 10 bytes; this model takes 784 (28x28)",
+                            "err unknown_command expected PING, INFO or CLASSIFY"], replies
+    for line, k in ((replies[0], 0), (replies[5], 2)):
+        assert line is not None, replies
+        got = Classification.parse(line, 10)
+        assert (got.crc, list(got.logits)) == (binascii.crc_hqx(images[k], 0xFFFF), sample_logits[k].tolist())
+    raw.alive()
 
 
 def test_boot_banner_and_info_over_stdio(device_exe: Path) -> None:

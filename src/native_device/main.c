@@ -154,12 +154,18 @@ int main(int argc, char **argv)
 
     for (;;) {
         struct pollfd p;
+        int ready;
         p.fd = in_fd;
         p.events = POLLIN;
         p.revents = 0;
-        if (poll(&p, 1, 5) < 0 && errno != EINTR) {
+        ready = poll(&p, 1, 5);
+        if (ready < 0 && errno != EINTR) {
             perror("nnmodel device: poll");
             return 1;
+        }
+        if (ready == 0) {
+            nnser_poll(&proto, now_ms()); /* nothing waiting: the only time the host can be silent */
+            continue;
         }
         if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
             uint8_t buf[256];
@@ -169,12 +175,13 @@ int main(int argc, char **argv)
             if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
                 break; /* end of input (--stdio) or the terminal went away */
             }
-            arrived = now_ms(); /* one clock read per chunk: its bytes came together */
+            /* One clock read per chunk: its bytes came together. A reply written (and blocked on a
+             * host that reads late) while they are fed is not counted as the host's silence. */
+            arrived = now_ms();
             for (k = 0; k < n; k++) {
                 nnser_feed(&proto, buf[k], arrived);
             }
         }
-        nnser_poll(&proto, now_ms());
     }
     if (slave >= 0) {
         close(slave);

@@ -79,11 +79,12 @@ typedef struct {
     const nnser_model_t *model;
     const nnser_io_t *io;
     uint32_t timeout_ms, quiet_ms;
-    uint32_t last_ms;      /* time of the last byte */
+    uint32_t last_ms;      /* time of the last byte, or the first clock reading after a reply */
     uint32_t payload_left; /* CLASSIFY bytes still to come */
     uint32_t ticks;        /* time spent in the model for this frame */
     uint16_t line_len, col, crc, crc_expected, payload_len;
     uint8_t state, pending, feeding, model_status;
+    uint8_t replied; /* a reply was written since last_ms was read: its time is not the host's */
     char line[NNSER_LINE_MAX + 1u];
     uint8_t row[NNSER_MAX_COLS];
     int32_t logits[NNSER_MAX_CLASSES];
@@ -98,11 +99,15 @@ int nnser_init(nnser_t *s, const nnser_model_t *model, const nnser_io_t *io);
 /* Override the two timeouts (tests, slow links); 0 keeps the current value. */
 void nnser_set_timeouts(nnser_t *s, uint32_t timeout_ms, uint32_t quiet_ms);
 
-/* One received byte, with the current time in ms (any epoch; wraps after 49 days, harmlessly). */
+/* One received byte, with the current time in ms (any epoch; wraps after 49 days, harmlessly). The
+ * bytes of one read may share the time of that read: a reply written (and blocked) while they are
+ * fed is the device's own time, not the host's silence, and is not counted against the timeout. */
 void nnser_feed(nnser_t *s, uint8_t byte, uint32_t now_ms);
 
 /* Call whenever no byte is waiting: ends a stalled frame (err timeout) or a resync (the pending
- * error reply). Cheap: a few comparisons. */
+ * error reply). Silence is timed from the last byte, or from the first call after a reply, so a
+ * host that writes frames ahead is served in order however long the replies take to go out.
+ * Cheap: a few comparisons. */
 void nnser_poll(nnser_t *s, uint32_t now_ms);
 
 /* 1 while a frame is partly received (a started line, a payload, or input being dropped). */

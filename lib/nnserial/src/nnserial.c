@@ -80,6 +80,9 @@ static void reply_end(nnser_t *s)
     s->reply[s->reply_len++] = '\n';
     s->io->write(s->io->ctx, s->reply, s->reply_len);
     s->reply_len = 0;
+    /* The write may have blocked (a host that reads late fills the link) and the caller's clock
+     * reading for this call is now stale: the silence timer restarts at the next reading. */
+    s->replied = 1;
 }
 
 static const char *error_name(uint8_t code)
@@ -187,13 +190,24 @@ int nnser_busy(const nnser_t *s)
 
 void nnser_poll(nnser_t *s, uint32_t now_ms)
 {
-    uint32_t idle = now_ms - s->last_ms; /* unsigned: correct across the 32-bit wrap */
+    uint32_t idle;
+    /* The timeout measures the host's silence, not the device's own work: after a reply the
+     * silence is counted from the first clock reading that differs from the reply's own (the time
+     * the device spent writing the reply, or computing it, is excluded). Bytes the caller stamped
+     * before its write carry that same old reading and do not end the grace. */
+    if (s->replied && now_ms != s->last_ms) {
+        s->replied = 0;
+        s->last_ms = now_ms;
+    }
+    idle = now_ms - s->last_ms; /* unsigned: correct across the 32-bit wrap */
     if (s->state == ST_DISCARD) {
         if (idle >= s->quiet_ms) {
+            s->last_ms = now_ms; /* the reply's clock reading, see above */
             reply_pending(s);
             to_line(s);
         }
     } else if (nnser_busy(s) && idle >= s->timeout_ms) {
+        s->last_ms = now_ms;
         error_begin(s, E_TIMEOUT);
         if (s->state == ST_PAYLOAD) {
             put_str(s, "payload stopped after ");

@@ -21,6 +21,7 @@ static size_t out_len;
 static unsigned replies;
 static uint32_t clock_ms;
 static uint8_t image[IMAGE_BYTES];
+static uint32_t write_ms; /* how long each reply write blocks (a host that reads late) */
 
 static void capture(void *ctx, const char *text, size_t n)
 {
@@ -31,6 +32,7 @@ static void capture(void *ctx, const char *text, size_t n)
         out[out_len] = '\0';
     }
     replies++;
+    clock_ms += write_ms;
 }
 
 static const nnser_io_t io = {capture, NULL, 1, NULL}; /* no clock: us=0, replies are predictable */
@@ -46,6 +48,7 @@ void setUp(void)
 {
     (void)nnser_init(&proto, &model, &io);
     clock_ms = 1000;
+    write_ms = 0;
     clear();
 }
 
@@ -66,6 +69,17 @@ static void send(const void *data, size_t n)
 }
 
 static void send_str(const char *s) { send(s, strlen(s)); }
+
+/* Bytes a driver took in one read: all stamped with the time of that read, as src/native_device does. */
+static void send_chunk(const void *data, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)data;
+    const uint32_t stamp = clock_ms;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        nnser_feed(&proto, p[i], stamp);
+    }
+}
 
 static void load_sample(uint16_t k)
 {
@@ -259,6 +273,9 @@ static void test_bad_header_and_binary_garbage_get_one_reply(void)
     TEST_ASSERT_EQUAL_INT(1, replies);
     TEST_ASSERT(reply_starts("err syntax expected CLASSIFY"));
     clear();
+    /* A later clock reading than the reply's: quiet is timed from the first reading after a reply
+     * (bytes with the reply's own reading may have been read before its write). */
+    clock_ms += 1u;
     for (b = 0; b < 768; b++) {
         uint8_t byte = (uint8_t)(b * 7u);
         send(&byte, 1);
@@ -279,6 +296,61 @@ static void test_clock_wraparound(void)
     TEST_ASSERT(reply_is("ok pong\n"));
 }
 
+/* `count` replies so far, each a line starting with `prefix`. */
+static int replies_are(unsigned count, const char *prefix)
+{
+    const char *line = out;
+    unsigned k = 0;
+    while (*line != '\0' && strncmp(line, prefix, strlen(prefix)) == 0) {
+        const char *end = strchr(line, '\n');
+        k++;
+        line = end != NULL ? end + 1 : line + strlen(line);
+    }
+    if (replies == count && k == count && *line == '\0') {
+        return 1;
+    }
+    nnsim_puts("expected only replies starting with: ");
+    nnsim_puts(prefix);
+    nnsim_puts("\ngot:\n");
+    nnsim_puts(out);
+    nnsim_puts("\n");
+    return 0;
+}
+
+/* A host that writes frames ahead and reads the replies late: each reply write blocks for 5 s, while
+ * the next frame's bytes are already waiting (the first of them taken in the same read, before the
+ * write). That time is the device's own, not the host's silence: every frame is answered. */
+static void test_a_blocked_reply_write_is_not_the_hosts_silence(void)
+{
+    static uint8_t frames[3u * (IMAGE_BYTES + 24u)];
+    size_t one, k, a, b;
+    load_sample(3);
+    one = (size_t)snprintf((char *)frames, 24u, "CLASSIFY %u %04x\n", (unsigned)IMAGE_BYTES,
+                           (unsigned)nnser_crc16(image, IMAGE_BYTES));
+    memcpy(frames + one, image, IMAGE_BYTES);
+    one += IMAGE_BYTES;
+    for (k = 1; k < 3u; k++) {
+        memcpy(frames + k * one, frames, one);
+    }
+    a = one + 100u;     /* read 1: frame 1 and the head of frame 2 */
+    b = 2u * one + 10u; /* read 2: the rest of frame 2 and the head of frame 3; read 3: the rest */
+    write_ms = 5u * NNSER_TIMEOUT_MS;
+    send_chunk(frames, a);
+    wait_ms(0u); /* the driver polls once its write is done */
+    TEST_ASSERT(replies_are(1u, "ok classify "));
+    send_chunk(frames + a, b - a);
+    send_chunk(frames + b, 3u * one - b); /* a driver that reads again without polling */
+    wait_ms(0u);
+    TEST_ASSERT(replies_are(3u, "ok classify "));
+    /* The host's own silence still ends a frame, timed from when the device could read again. */
+    clear();
+    send_str("PIN");
+    wait_ms(NNSER_TIMEOUT_MS - 1u);
+    TEST_ASSERT_EQUAL_INT(0, replies);
+    wait_ms(1u);
+    TEST_ASSERT(reply_is("err timeout command line without \\n; frame dropped after 1000 ms\n"));
+}
+
 int main(void)
 {
     UNITY_BEGIN();
@@ -293,5 +365,6 @@ int main(void)
     RUN_TEST(test_long_line_drops_input_until_quiet);
     RUN_TEST(test_bad_header_and_binary_garbage_get_one_reply);
     RUN_TEST(test_clock_wraparound);
+    RUN_TEST(test_a_blocked_reply_write_is_not_the_hosts_silence);
     return UNITY_END();
 }

@@ -647,3 +647,14 @@ def test_path_traversal_gets_nothing_outside_the_page(server: str, target: str) 
     assert body in (page, info) or (status == 404 and list(json.loads(body)) == ["error"]), (status, body[:200])
     assert b"root:" not in body
 
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the script reads the server's memory from /proc")
+def test_the_acceptance_siege_in_seconds() -> None:
+    """Issue 23's acceptance with its counts (200 simultaneous POSTs, 50 slow clients, hostile
+    Content-Lengths, traversal forms) and a 1 s deadline for 3 s instead of 10 s for 30 s: every
+    valid request answered, every slow one cut with 408, bounded memory, no exception logged."""
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "demo_siege.py"), "--slow-seconds", "3",
+                           "--deadline", "1", "--hostile-mib", "16"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "burst: 200/200 simultaneous POST /predict answered" in proc.stdout, proc.stdout
+    assert "result: every check passed" in proc.stdout

@@ -12,10 +12,12 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ from conftest import REPO, sigint_by_default, small_mlp
 from nnmodel import load, reference, save
 from nnmodel.codegen.layout import lay_out
 from nnmodel.datasets import load_sample
-from nnmodel.demo import BODY_MAX, NativeSite, Request, build_library, open_server
+from nnmodel.demo import BODY_MAX, DemoServer, Limits, NativeSite, Request, build_library, open_server
 from nnmodel.paths import web_page
 from nnmodel.prebuild import MARKER, Settings, generate
 
@@ -271,10 +273,12 @@ def test_cli_default_model_and_sigterm() -> None:
     proc, url = start_demo()
     try:
         assert json.loads(http(url, "/model")[2])["model"] == "mnist_mlp_esp32c3"
+        assert raw_http(url, b"GET /\x1b]0;pwned\x07\x1b[2J HTTP/1.0\r\n\r\n")[0] == 404
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "nnmodel demo: stopped" in out and "Traceback" not in err
+    assert "\x1b" not in err and "\x07" not in err and r'"GET /\x1b]0;pwned\x07\x1b[2J HTTP/1.0" 404' in err
 
 
 def run_demo(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -299,6 +303,17 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "CC": str(tmp_path / "no-such-cc")}
     one_line(run_demo("--port", "0", env=env), "cannot run the C compiler")
     one_line(run_demo("--port", "65536"), "argument --port: '65536' is not a port number")
+    one_line(run_demo("--deadline", "0"),
+             "argument --deadline: '0' is not a number of seconds (more than 0, at most 3600)")
+    one_line(run_demo("--deadline", "nan"), "argument --deadline: 'nan' is not a number of seconds")
+    one_line(run_demo("--max-connections", "0"),
+             "argument --max-connections: '0' is not a number of connections (1..4096)")
+
+
+def test_cli_limits_default_to_the_servers() -> None:
+    from nnmodel.commands.demo import DEFAULT_CONNECTIONS, DEFAULT_DEADLINE
+
+    assert (DEFAULT_DEADLINE, DEFAULT_CONNECTIONS) == (Limits().deadline, Limits().connections)
 
 
 # ------------------------------------------------------------------------------ pre-build option
@@ -397,3 +412,249 @@ def test_esp32c3_web_firmware_compiles_against_the_arduino_api(compiler: list[st
     assert missing.returncode != 0
     error = next(line for line in missing.stderr.splitlines() if "#error" in line)
     assert "WiFi credentials missing" in error and "wifi_secrets.h" in error and "PLATFORMIO_BUILD_FLAGS" in error
+
+
+# ------------------------------------------------------------------------------ hostile clients (issue 23)
+PREDICT_HEAD = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1568\r\n\r\n"
+
+
+@contextmanager
+def hostile_server(site: NativeSite, deadline: float = 1.0, connections: int = 4,
+                   log: list[str] | None = None) -> Iterator[DemoServer]:
+    """A server of its own with short limits (the defaults are 10 s and 64 connections)."""
+    demo = open_server(0, None if log is None else log.append, Limits(deadline=deadline, connections=connections))
+    demo.site = site
+    thread = threading.Thread(target=demo.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield demo
+    finally:
+        demo.shutdown()
+        demo.server_close()
+        thread.join(10)
+
+
+def port_of(demo: DemoServer) -> int:
+    return int(demo.server_address[1])
+
+
+def answer_of(sock: socket.socket, timeout: float) -> tuple[int, bytes] | None:
+    """(status, body) of the answer on sock within timeout seconds, or None: no answer."""
+    sock.settimeout(timeout)
+    reply = b""
+    try:
+        while chunk := sock.recv(65536):
+            reply += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    if not reply.startswith(b"HTTP/"):
+        return None
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def post_image(port: int, k: int, timeout: float) -> tuple[int, bytes] | None:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(PREDICT_HEAD + hex_body(SAMPLE.images[k]))
+        return answer_of(sock, timeout)
+
+
+@pytest.mark.parametrize("length", ["-1", "abc", "99999999999999999999", pytest.param("9" * 5000, id="5000-nines"),
+                                    "4097", "0x10", "+5", "1e3", "\u0665"])
+@pytest.mark.parametrize("path", ["/", "/model", "/model?a=b"])
+def test_every_requests_content_length_is_checked_before_reading(site: NativeSite, path: str, length: str) -> None:
+    """Defect 2: a GET with a hostile Content-Length is a JSON 4xx, sent while the client still sends
+    (never a read until the client stops), and no exception in the log."""
+    log: list[str] = []
+    with hostile_server(site, deadline=5.0, log=log) as demo, \
+            socket.create_connection(("127.0.0.1", port_of(demo)), timeout=5) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode())
+        try:
+            sock.sendall(b"x" * (1 << 20))  # a body the server must not wait for
+        except OSError:
+            pass  # the server answered and closed first
+        got = answer_of(sock, 4)
+        assert got is not None, f"no answer to Content-Length {length!r}; log: {log}"
+        status, body = got
+        assert status in (400, 413), body
+        assert list(json.loads(body)) == ["error"]
+        assert ("too large" if status == 413 else "Content-Length") in json.loads(body)["error"]
+    assert not [line for line in log if "Error" in line or "Traceback" in line], log
+
+
+def test_conflicting_content_lengths_are_refused(site: NativeSite) -> None:
+    with hostile_server(site) as demo:
+        url = f"http://127.0.0.1:{port_of(demo)}/"
+        status, reply = raw_http(url, PREDICT_HEAD[:-2] + b"Content-Length: 3000\r\n\r\n" + IMAGE)
+        assert status == 400 and reply == {"error": "Content-Length given twice with different values"}
+        status, reply = raw_http(url, PREDICT_HEAD[:-2] + b"Content-Length: 1568\r\n\r\n" + IMAGE)
+        assert status == 200 and len(reply["logits"]) == 10  # the same value twice is one length
+
+
+def test_a_burst_of_200_simultaneous_posts_is_answered_completely(site: NativeSite) -> None:
+    """Defect 5: 200 clients connect at once (the listen backlog was 5); every one gets its logits,
+    with at most `connections` handler threads."""
+    expected = reference.run(load(MODELS["mnist_mlp_esp32c3"]), SAMPLE.images[:200])
+    start = threading.Barrier(200)
+    threads_before = threading.active_count()
+    peak = [0]
+
+    def one(k: int) -> tuple[int, bytes] | None:
+        start.wait()
+        try:
+            return post_image(port, k, timeout=15)
+        except OSError:
+            return None
+        finally:
+            peak[0] = max(peak[0], threading.active_count() - threads_before - 200)
+
+    with hostile_server(site, deadline=10.0, connections=16) as demo:
+        port = port_of(demo)
+        with ThreadPoolExecutor(200) as pool:
+            got = list(pool.map(one, range(200)))
+    unanswered = [k for k, g in enumerate(got) if g is None]
+    assert not unanswered, f"{len(unanswered)} of 200 simultaneous POSTs got no answer"
+    assert [json.loads(g[1])["logits"] for g in got if g] == expected.tolist()
+    assert peak[0] <= 16 + 1, f"{peak[0]} server threads for 16 connections"
+
+
+def test_control_characters_of_the_request_line_are_escaped_in_the_log(site: NativeSite) -> None:
+    """Defect 9: a request line that clears the screen, rings the bell and moves the cursor reaches
+    the terminal as \\x.. escapes (as http.server's own log_message writes them)."""
+    log: list[str] = []
+    lines = ["GET /\x1b[2J\x07\x9b\x7f\\x1b HTTP/1.0", "BR\x1bEW / HTTP/1.0", "GET / HTTP/1.\x1b[31m"]
+    with hostile_server(site, log=log) as demo:
+        answers = []
+        for line in lines:
+            with socket.create_connection(("127.0.0.1", port_of(demo)), timeout=5) as sock:
+                sock.sendall(line.encode("latin-1") + b"\r\n\r\n")
+                answers.append(answer_of(sock, 5))
+    assert len(log) == 3, log
+    for entry in log:
+        assert not any(ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 for c in entry), repr(entry)
+    assert r'"GET /\x1b[2J\x07\x9b\x7f\\x1b HTTP/1.0" 404' in log[0], log
+    assert r'"BR\x1bEW / HTTP/1.0" 501' in log[1] and r'HTTP/1.\x1b[31m' in log[2], log
+    # every refusal has a status line (a bad version left http.server answering as HTTP/0.9: body only)
+    assert [a and a[0] for a in answers] == [404, 501, 400], answers
+
+
+def trickle(sock: socket.socket, data: bytes, every: float, until: float) -> tuple[int, bytes] | None:
+    """Send data one byte every `every` s, at most `until` s, watching for an answer between bytes."""
+    begin = time.monotonic()
+    sock.setblocking(False)
+    for byte in data:
+        if time.monotonic() - begin > until:
+            break
+        try:
+            sock.send(bytes([byte]))
+        except OSError:
+            break  # closed by the server: read its answer
+        time.sleep(every)
+        try:
+            if sock.recv(1, socket.MSG_PEEK):
+                break
+        except BlockingIOError:
+            pass
+        except OSError:
+            break
+    sock.setblocking(True)
+    return answer_of(sock, 2)
+
+
+@pytest.mark.parametrize("part", ["body", "headers"])
+def test_a_trickling_request_meets_a_whole_request_deadline(site: NativeSite, part: str) -> None:
+    """Defect 10: one byte every 0.1 s kept the per-byte timeout from ever firing. The deadline covers
+    the whole request: an HTTP 408 after about `deadline` seconds."""
+    data = PREDICT_HEAD + IMAGE if part == "body" else PREDICT_HEAD
+    prefix = PREDICT_HEAD if part == "body" else b""
+    with hostile_server(site, deadline=1.0) as demo, \
+            socket.create_connection(("127.0.0.1", port_of(demo)), timeout=5) as sock:
+        begin = time.monotonic()
+        sock.sendall(prefix)
+        got = trickle(sock, data[len(prefix):], every=0.1, until=4.0)
+        elapsed = time.monotonic() - begin
+    assert got is not None, f"no answer after trickling for {elapsed:.1f} s"
+    status, body = got
+    assert status == 408 and json.loads(body) == {"error": "request timed out: the whole request must arrive "
+                                                           "within 1 s"}, (status, body)
+    assert elapsed < 3.0, elapsed
+
+
+def test_a_stalled_post_body_gets_408(site: NativeSite) -> None:
+    with hostile_server(site, deadline=1.0) as demo, \
+            socket.create_connection(("127.0.0.1", port_of(demo)), timeout=5) as sock:
+        sock.sendall(PREDICT_HEAD + IMAGE[:100])
+        got = answer_of(sock, 4)
+    assert got is not None and got[0] == 408, got
+
+
+def test_connections_are_capped_and_stalled_ones_cannot_starve_the_rest(site: NativeSite) -> None:
+    """Defect 10: 8 stalled connections hold at most `connections` (4) threads of the server; a valid
+    request queued behind them is answered once their deadline (1 s, then 1 s of lingering after the
+    408) has freed places twice."""
+    threads_before = threading.active_count()
+    with hostile_server(site, deadline=1.0, connections=4) as demo:
+        port = port_of(demo)
+        stalled = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
+        try:
+            for sock in stalled:
+                sock.sendall(b"POST /predict HTTP/1.1\r\n")
+            time.sleep(0.5)
+            held = threading.active_count() - threads_before - 1  # (the serve_forever thread)
+            begin = time.monotonic()
+            got = post_image(port, 0, timeout=10)
+            waited = time.monotonic() - begin
+            answers = [answer_of(sock, 5) for sock in stalled]
+        finally:
+            for sock in stalled:
+                sock.close()
+    assert held <= 4, f"{held} server threads for 8 stalled connections; the cap is 4"
+    assert got is not None and got[0] == 200 and waited < 8.0, (got, waited)
+    assert all(a is not None and a[0] == 408 for a in answers), answers
+
+
+def test_a_request_over_the_byte_budget_gets_431(site: NativeSite) -> None:
+    """Bounded memory per connection: http.server alone reads 100 header lines of 64 KiB each (6.5 MB a
+    connection); the demo stops at 128 KiB for the request line, headers and body together."""
+    headers = b"".join(b"X-Pad-%d: %s\r\n" % (k, b"a" * 1600) for k in range(90))  # 144 KB, each line legal
+    with hostile_server(site, deadline=5.0) as demo, \
+            socket.create_connection(("127.0.0.1", port_of(demo)), timeout=5) as sock:
+        try:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+        except OSError:
+            pass
+        got = answer_of(sock, 4)
+    assert got is not None and got[0] == 431, got
+    assert json.loads(got[1]) == {"error": "request too large: request line, headers and body may take 131072 bytes"}
+
+
+@pytest.mark.parametrize("target", [
+    "/../../../../etc/passwd", "/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2f..%2fetc%2fpasswd",
+    "/%252e%252e/etc/passwd", "//etc/passwd", "/etc/passwd", "http://127.0.0.1/etc/passwd", "/predict/../../etc/passwd",
+    "/model/..%5c..%5cetc%5cpasswd", "/.%2e/.%2e/page.html", "/page.html", "/nnweb.c", "/?/../../etc/passwd",
+    "/model?/../../../etc/passwd", "*", "/\\..\\..\\etc\\passwd",
+])
+def test_path_traversal_gets_nothing_outside_the_page(server: str, target: str) -> None:
+    """The demo serves three answers from memory (the page, the model JSON, a JSON error): no
+    request form reaches a file."""
+    port = int(server.rsplit(":", 1)[1].strip("/"))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        got = answer_of(sock, 5)
+    assert got is not None
+    status, body = got
+    page, info = web_page().read_bytes(), http(server, "/model")[2]
+    assert body in (page, info) or (status == 404 and list(json.loads(body)) == ["error"]), (status, body[:200])
+    assert b"root:" not in body
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the script reads the server's memory from /proc")
+def test_the_acceptance_siege_in_seconds() -> None:
+    """Issue 23's acceptance with its counts (200 simultaneous POSTs, 50 slow clients, hostile
+    Content-Lengths, traversal forms) and a 1 s deadline for 3 s instead of 10 s for 30 s: every
+    valid request answered, every slow one cut with 408, bounded memory, no exception logged."""
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "demo_siege.py"), "--slow-seconds", "3",
+                           "--deadline", "1", "--hostile-mib", "16"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "burst: 200/200 simultaneous POST /predict answered" in proc.stdout, proc.stdout
+    assert "result: every check passed" in proc.stdout

@@ -18,6 +18,8 @@ from ..paths import repo_root
 
 DEFAULT_MODEL = "mnist_mlp_esp32c3.nnm"
 DEFAULT_PORT = 8028
+DEFAULT_DEADLINE = 10.0  # = nnmodel.demo.Limits' defaults (not imported here: http.server is loaded by run() only)
+DEFAULT_CONNECTIONS = 64
 
 
 def _port(text: str) -> int:
@@ -26,11 +28,32 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:  # (nan fails this too)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (more than 0, at most 3600)")
+    return value
+
+
+def _connections(text: str) -> int:
+    if not text.isdecimal() or not 1 <= int(text) <= 4096:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of connections (1..4096)")
+    return int(text)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="serve the draw-a-digit page on 127.0.0.1, classified by the model's C")
     p.add_argument("--model", help=f"model file (default: models/{DEFAULT_MODEL} of this checkout)")
     p.add_argument("--port", type=_port, default=DEFAULT_PORT,
                    help="TCP port on 127.0.0.1; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--deadline", type=_seconds, default=DEFAULT_DEADLINE, metavar="SECONDS",
+                   help="time for a whole request, from connecting to the last body byte; a slower one "
+                        "gets 408 (default: %(default)g)")
+    p.add_argument("--max-connections", type=_connections, default=DEFAULT_CONNECTIONS, metavar="N",
+                   help="connections served at once; more wait their turn (default: %(default)s)")
     p.set_defaults(run=run)
 
 
@@ -57,7 +80,7 @@ def _sigterm_stops() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import NativeSite, build_library, open_server
+    from ..demo import Limits, NativeSite, build_library, open_server
 
     path = Path(args.model) if args.model else _default_model()
     model = load(path)
@@ -65,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(f"nnmodel demo: {line}", file=sys.stderr, flush=True)
 
-    server = open_server(args.port, log)  # now: a busy port fails before the compiler runs
+    limits = Limits(deadline=args.deadline, connections=args.max_connections)
+    server = open_server(args.port, log, limits)  # now: a busy port fails before the compiler runs
     workdir = Path(tempfile.mkdtemp(prefix="nnmodel-demo-"))
     try:
         with _sigterm_stops():

@@ -35,7 +35,7 @@ static inline void nnrt_requant_s8_c(const int32_t *acc, int8_t *y, uint16_t n, 
                                      nnrt_wptr_t shift, uint8_t per_channel, int8_t lo, int8_t hi,
                                      nnrt_wptr_t lut)
 {
-    uint16_t j;
+    unsigned j;
     int32_t m = nnrt_rd_le(mult, 2);
     uint8_t s = NNRT_RD(shift);
     for (j = 0; j < n; j++) {

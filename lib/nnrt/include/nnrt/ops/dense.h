@@ -57,7 +57,7 @@ NNRT_INLINE int32_t nnrt_dot_w4(nnrt_wptr_t w, uint16_t t, const uint8_t *const 
 /* acc[j] = bias[j], biases stored `width` bytes each. */
 static inline void nnrt_bias_s32(int32_t *acc, nnrt_wptr_t bias, uint16_t n, uint8_t width)
 {
-    uint16_t j;
+    unsigned j;
     for (j = 0; j < n; j++) {
         acc[j] = nnrt_rd_le(bias + (uint32_t)j * width, width);
     }
@@ -69,38 +69,45 @@ static inline void nnrt_bias_s32(int32_t *acc, nnrt_wptr_t bias, uint16_t n, uin
 /* int8 weight * uint8 input as int32: the product fits int16 (|w*x| <= 32640), the sums may not. */
 #define NNRT_PROD(wp, xv) ((int32_t)((int8_t)NNRT_RD(wp) * (xv)))
 
-/* acc[j] += sum_i w[j*stride + i] * x[i] over n dense uint8 inputs, four outputs per pass sharing
+/* Outputs per pass of the product kernels: each input value is loaded once for eight outputs, and
+ * with the row stride a compile-time constant (the generated calls pass one) the eight weight rows
+ * are a few base registers plus immediate offsets. The eight sums are spelled out (s0..s7): -Os
+ * builds (the ESP32-C3's) do not unroll a loop over an array into registers. Counters are
+ * `unsigned`: uint16_t ones cost two extra instructions per step on RV32 to wrap them. */
+#define NNRT_ROWS 8u
+
+/* EACH(M) applies M to the row index 0..7. */
+#define NNRT_EACH_ROW(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
+/* The sums start from the accumulators and go back to them: no separate add per output. */
+#define NNRT_LOAD_ROW(k) int32_t s##k = acc[j + k##u];
+#define NNRT_STORE_ROW(k) acc[j + k##u] = s##k;
+/* Row k's four products with x0..x3 at column i (w, stride, i, x0..x3 in scope). */
+#define NNRT_DOT4_ROW(k)                                                                                     \
+    s##k += NNRT_PROD(w + k##u * stride + i, x0) + NNRT_PROD(w + k##u * stride + i + 1u, x1)               \
+          + NNRT_PROD(w + k##u * stride + i + 2u, x2) + NNRT_PROD(w + k##u * stride + i + 3u, x3);
+/* Row k's product with the list entry (r = the entry's weight in row 0, v its value). */
+#define NNRT_LIST_ROW(k) s##k += (int8_t)NNRT_RD(r + k##u * stride) * v;
+
+/* acc[j] += sum_i w[j*stride + i] * x[i] over n dense uint8 inputs: eight outputs per pass sharing
  * each input load, four inputs per step so the loads use constant offsets. */
-static inline void nnrt_mac_u8_dense(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint32_t stride,
-                                     const uint8_t *x, uint16_t n)
+static inline void nnrt_mac_u8_dense(int32_t *acc, nnrt_wptr_t w, unsigned n_out, uint32_t stride,
+                                     const uint8_t *x, unsigned n)
 {
-    uint16_t i, j;
-    for (j = 0; j + 3u < n_out; j += 4u, w += 4u * stride) {
-        nnrt_wptr_t w1 = w + stride, w2 = w1 + stride, w3 = w2 + stride;
-        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    unsigned i, j;
+    for (j = 0; j + NNRT_ROWS <= n_out; j += NNRT_ROWS, w += NNRT_ROWS * stride) {
+        NNRT_EACH_ROW(NNRT_LOAD_ROW)
         for (i = 0; i + 3u < n; i += 4u) {
-            int16_t x0 = x[i], x1 = x[i + 1u], x2 = x[i + 2u], x3 = x[i + 3u];
-            s0 += NNRT_PROD(w + i, x0) + NNRT_PROD(w + i + 1u, x1)
-                + NNRT_PROD(w + i + 2u, x2) + NNRT_PROD(w + i + 3u, x3);
-            s1 += NNRT_PROD(w1 + i, x0) + NNRT_PROD(w1 + i + 1u, x1)
-                + NNRT_PROD(w1 + i + 2u, x2) + NNRT_PROD(w1 + i + 3u, x3);
-            s2 += NNRT_PROD(w2 + i, x0) + NNRT_PROD(w2 + i + 1u, x1)
-                + NNRT_PROD(w2 + i + 2u, x2) + NNRT_PROD(w2 + i + 3u, x3);
-            s3 += NNRT_PROD(w3 + i, x0) + NNRT_PROD(w3 + i + 1u, x1)
-                + NNRT_PROD(w3 + i + 2u, x2) + NNRT_PROD(w3 + i + 3u, x3);
+            const int16_t x0 = x[i], x1 = x[i + 1u], x2 = x[i + 2u], x3 = x[i + 3u];
+            NNRT_EACH_ROW(NNRT_DOT4_ROW)
         }
         for (; i < n; i++) {
-            s0 += NNRT_PROD(w + i, x[i]);
-            s1 += NNRT_PROD(w1 + i, x[i]);
-            s2 += NNRT_PROD(w2 + i, x[i]);
-            s3 += NNRT_PROD(w3 + i, x[i]);
+            const nnrt_wptr_t r = w + i;
+            const int16_t v = x[i];
+            NNRT_EACH_ROW(NNRT_LIST_ROW)
         }
-        acc[j] += s0;
-        acc[j + 1u] += s1;
-        acc[j + 2u] += s2;
-        acc[j + 3u] += s3;
+        NNRT_EACH_ROW(NNRT_STORE_ROW)
     }
-    for (; j < n_out; j++, w += stride) {
+    for (; (uint16_t)j < n_out; j++, w += stride) { /* (uint16_t): GCC then sees the bound */
         int32_t s0 = 0;
         for (i = 0; i < n; i++) {
             s0 += NNRT_PROD(w + i, x[i]);
@@ -112,70 +119,96 @@ static inline void nnrt_mac_u8_dense(int32_t *acc, nnrt_wptr_t w, uint16_t n_out
 /* acc[j] += sum_i w[j*stride + i] * x[i] for uint8 inputs (image pixels); int8 * uint8 fits int16
  * (|w*x| <= 32640). Zero pixels add nothing, and most MNIST pixels are 0: each chunk of inputs
  * is listed once as (offset, value) of its nonzero pixels, and every output walks only that list,
- * four outputs per pass so each list entry is loaded once for four. The products are ints (no
+ * eight outputs per pass so each list entry is loaded once for eight. The products are ints (no
  * int16 truncation step): they fit int16, so this is the same value on 16-bit-int targets. */
 static inline void nnrt_mac_u8_portable(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint32_t stride,
                                         const uint8_t *x, uint16_t n_in)
 {
-    uint16_t i0, j;
+    unsigned i0, j;
     for (i0 = 0; i0 < n_in; i0 += NNRT_U8_CHUNK) {
         uint8_t off[NNRT_U8_CHUNK];
         int16_t val[NNRT_U8_CHUNK];
-        uint16_t i, k, n = 0, lim = (uint16_t)(n_in - i0);
+        uint8_t *po = off;
+        int16_t *pv = val;
+        const uint8_t *const xc = x + i0;
+        unsigned e, n = 0, lim = n_in - i0;
         nnrt_wptr_t wj = w + i0;
         if (lim > NNRT_U8_CHUNK) {
             lim = NNRT_U8_CHUNK;
         }
-        for (i = 0; i < lim; i++) {
-            if (x[i0 + i] != 0) {
-                off[n] = (uint8_t)i;
-                val[n++] = x[i0 + i];
-            }
+        /* Count first (branch-free, four at a time): a mostly nonzero chunk never pays for a list. */
+        for (e = 0; e + 3u < lim; e += 4u) {
+            n += (unsigned)(xc[e] != 0u) + (unsigned)(xc[e + 1u] != 0u) + (unsigned)(xc[e + 2u] != 0u)
+               + (unsigned)(xc[e + 3u] != 0u);
         }
-        if (n == 0) {
+        for (; e < lim; e++) {
+            n += (unsigned)(xc[e] != 0u);
+        }
+        if (n == 0u) {
             continue;
         }
         if (4u * n >= 3u * lim) {
             /* Mostly nonzero: plain contiguous loads beat the list's indirection (zeros add 0). */
-            nnrt_mac_u8_dense(acc, wj, n_out, stride, x + i0, lim);
+            nnrt_mac_u8_dense(acc, wj, n_out, stride, xc, lim);
             continue;
         }
-        for (j = 0; j + 3u < n_out; j += 4u, wj += 4u * stride) {
-            nnrt_wptr_t w1 = wj + stride, w2 = w1 + stride, w3 = w2 + stride;
-            int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (k = 0; k < n; k++) {
-                s0 += (int8_t)NNRT_RD(wj + off[k]) * val[k];
-                s1 += (int8_t)NNRT_RD(w1 + off[k]) * val[k];
-                s2 += (int8_t)NNRT_RD(w2 + off[k]) * val[k];
-                s3 += (int8_t)NNRT_RD(w3 + off[k]) * val[k];
+        for (e = 0; e < lim; e++) {
+            if (xc[e] != 0u) {
+                *po++ = (uint8_t)e;
+                *pv++ = xc[e];
             }
-            acc[j] += s0;
-            acc[j + 1u] += s1;
-            acc[j + 2u] += s2;
-            acc[j + 3u] += s3;
         }
-        for (; j < n_out; j++, wj += stride) {
+        for (j = 0; j + NNRT_ROWS <= n_out; j += NNRT_ROWS, wj += NNRT_ROWS * stride) {
+            NNRT_EACH_ROW(NNRT_LOAD_ROW)
+            for (e = 0; e < n; e++) {
+                const nnrt_wptr_t r = wj + off[e];
+                const int16_t v = val[e];
+                NNRT_EACH_ROW(NNRT_LIST_ROW)
+            }
+            NNRT_EACH_ROW(NNRT_STORE_ROW)
+        }
+        for (; (uint16_t)j < n_out; j++, wj += stride) {
             int32_t s0 = 0;
-            for (k = 0; k < n; k++) {
-                s0 += (int8_t)NNRT_RD(wj + off[k]) * val[k];
+            for (e = 0; e < n; e++) {
+                s0 += (int8_t)NNRT_RD(wj + off[e]) * val[e];
             }
             acc[j] += s0;
         }
     }
 }
 
-/* acc[j] += sum_i w[j*stride + i] * x[i] for int8 inputs (activations). */
+/* int8 weight * int8 input: the product fits int16 (|w*x| <= 16384). The int16 cast is a no-op
+ * on the value, but without it GCC 12.2 at -O3 -march=native (AVX-512) miscompiles this loop's
+ * vectorised dot product (tests/test_host_simd.py); the eight-row passes do not use it. */
+#define NNRT_PROD_S8(wp, xv) ((int16_t)((int16_t)(int8_t)NNRT_RD(wp) * (int16_t)(xv)))
+
+/* acc[j] += sum_i w[j*stride + i] * x[i] for int8 inputs (activations), eight outputs per pass
+ * sharing each input load (|w*x| <= 16384: the int products of NNRT_LIST_ROW are exact). */
 static inline void nnrt_mac_s8_portable(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint32_t stride,
                                         const int8_t *x, uint16_t n_in)
 {
-    uint16_t i, j;
-    for (j = 0; j < n_out; j++) {
-        nnrt_wptr_t wj = w + (uint32_t)j * stride;
-        int32_t sum = 0;
-        for (i = 0; i < n_in; i++) {
-            sum += (int16_t)((int16_t)(int8_t)NNRT_RD(wj + i) * (int16_t)x[i]);
+    unsigned i, j;
+    for (j = 0; j + NNRT_ROWS <= n_out; j += NNRT_ROWS, w += NNRT_ROWS * stride) {
+        NNRT_EACH_ROW(NNRT_LOAD_ROW)
+        /* Four inputs per step, as the uint8 kernel: a one-input step over eight rows is what GCC
+         * 12's loop vectoriser (-O3 -march=native, AVX-512) miscompiles (tests/test_host_simd.py). */
+        for (i = 0; i + 3u < n_in; i += 4u) {
+            const int16_t x0 = x[i], x1 = x[i + 1u], x2 = x[i + 2u], x3 = x[i + 3u];
+            NNRT_EACH_ROW(NNRT_DOT4_ROW)
         }
-        acc[j] += sum;
+        for (; i < n_in; i++) {
+            const nnrt_wptr_t r = w + i;
+            const int16_t v = x[i];
+            NNRT_EACH_ROW(NNRT_LIST_ROW)
+        }
+        NNRT_EACH_ROW(NNRT_STORE_ROW)
+    }
+    for (; (uint16_t)j < n_out; j++, w += stride) {
+        int32_t sum = acc[j];
+        for (i = 0; i < n_in; i++) {
+            sum += NNRT_PROD_S8(w + i, x[i]);
+        }
+        acc[j] = sum;
     }
 }
 

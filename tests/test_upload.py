@@ -28,6 +28,7 @@ from nnmodel.sim.avr_isp import (
     EEPROM_BYTES,
     EESAVE,
     FLASH_BYTES,
+    STK_FAILED,
     STK_INSYNC,
     STK_NOSYNC,
     STK_OK,
@@ -335,3 +336,35 @@ def test_emulated_programmer_answers_frames_as_avr061_says(tmp_path: Path) -> No
     assert programmer.chip.eeprom[3:5] == bytes([0xAB, 0xCD])
     assert (tmp_path / "chip.json").exists()  # saved before the answer
     assert frame(0x74, 0x00, 0x02, ord("E"), CRC_EOP) == bytes([STK_INSYNC, 0xAB, 0xCD, STK_OK])
+
+
+def test_programmer_on_pty_fails_fast_and_reports_its_own_errors(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the pseudo-terminal: a frame is answered; after an emulator error every byte gets FAILED (the
+    host stops instead of retrying for minutes) and leaving the block raises the error."""
+    import os
+    import select
+
+    def broken(self: Stk500v1, cmd: int, args: bytes, data: bytes) -> bytes:
+        raise RuntimeError("emulator bug")
+
+    def exchange(fd: int, data: bytes, n: int, wait: float = 5) -> bytes:
+        os.write(fd, data)
+        got = b""
+        while len(got) < n and select.select([fd], [], [], wait)[0]:
+            got += os.read(fd, n - len(got))
+        return got
+
+    answers = []  # checked after the block: an assertion inside would be replaced by the error it raises
+    with pytest.raises(RuntimeError, match="emulator bug"), \
+            ProgrammerOnPty(tmp_path / "chip.json", eeprom_word_addresses=False) as isp:
+        host = os.open(isp.port, os.O_RDWR | os.O_NOCTTY)
+        try:
+            answers.append(exchange(host, bytes([0x30, CRC_EOP]), 2))
+            monkeypatch.setattr(Stk500v1, "execute", broken)
+            answers.append(exchange(host, bytes([0x30, CRC_EOP]), 1, wait=0.3))
+            answers.append(exchange(host, bytes([0x30, CRC_EOP]), 2))
+        finally:
+            os.close(host)
+    # answered; the frame that broke it: no answer; then FAILED for every byte
+    assert answers == [bytes([STK_INSYNC, STK_OK]), b"", bytes([STK_FAILED] * 2)]

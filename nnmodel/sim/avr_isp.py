@@ -300,12 +300,17 @@ def eeprom_word_addresses_for(avrdude_version: tuple[int, int]) -> bool:
 
 
 class _Sender:
+    """Writes to the non-blocking master; what does not fit is lost, as on a UART nobody reads."""
+
     def __init__(self, fd: int) -> None:
         self.fd = fd
 
     def __call__(self, data: bytes) -> None:
-        while data:
-            data = data[os.write(self.fd, data):]
+        try:
+            while data:
+                data = data[os.write(self.fd, data):]
+        except BlockingIOError:
+            pass
 
 
 class ProgrammerOnPty:
@@ -320,6 +325,7 @@ class ProgrammerOnPty:
         self.programmer = Stk500v1(Attiny85.load(state), state, eeprom_word_addresses)
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # no echo, no line editing: bytes pass as they are
+        os.set_blocking(self._master, False)
         # Held open so the master never sees a hang-up between two avrdude runs.
         self.port = os.ttyname(self._slave)
         self._stop = threading.Event()
@@ -339,12 +345,18 @@ class ProgrammerOnPty:
             raise self.error
 
     def _serve(self) -> None:
-        session = self.programmer.session(_Sender(self._master))
+        send = _Sender(self._master)
+        session = self.programmer.session(send)
         next(session)
-        try:
-            while not self._stop.is_set():
-                if select.select([self._master], [], [], 0.05)[0]:
-                    for byte in os.read(self._master, 4096):
-                        session.send(byte)
-        except BaseException as e:  # reported by __exit__, in the caller's thread
-            self.error = e
+        while not self._stop.is_set():
+            if not select.select([self._master], [], [], 0.05)[0]:
+                continue
+            received = os.read(self._master, 4096)
+            if self.error is not None:  # broken: answer FAILED, so avrdude stops at once instead of retrying
+                send(bytes([STK_FAILED]) * len(received))
+                continue
+            try:
+                for byte in received:
+                    session.send(byte)
+            except Exception as e:  # reported by __exit__, in the caller's thread
+                self.error = e

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES="gcc python3-venv"
 if [ "${1:-test}" = test ]; then
   APT_PACKAGES="$APT_PACKAGES gcc-avr avr-libc binutils-avr simavr libsimavr-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
+  # the attiny85 envs' upload commands on an emulated chip (tests/test_upload.py)
+  APT_PACKAGES="$APT_PACKAGES avrdude"
   # Cortex-M4 in QEMU mps2-an386 (env cortexm4_sim, nnmodel.sim.cortexm) and the Cortex-M0+/M4 compile checks
   APT_PACKAGES="$APT_PACKAGES gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
   # the draw-a-digit browser test (tests/test_demo_browser.py): headless Chromium, its driver, a font

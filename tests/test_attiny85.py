@@ -149,6 +149,11 @@ def test_real_board_envs_are_configured_as_documented() -> None:
     assert get("attiny85", "board_build.f_cpu") == "16500000L" and get("attiny85", "board_fuses.lfuse") == "0xE1"
     assert get("attiny85_8mhz", "board_build.f_cpu") == "8000000L"
     assert get("attiny85_8mhz", "board_fuses.lfuse") == "0xE2"  # 8 MHz RC, no CKDIV8
+    # -t fuses writes -Ulock:w:<lock_bits>:m; left to atmelavr the value can come out empty, which
+    # avrdude 7.2+ refuses ("file :m is not readable"). 0xFF: no memory lock.
+    for env in ("attiny85", "attiny85_8mhz", "attiny85_eeprom_writer"):
+        assert config.has_option(f"env:{env}", "board_fuses.lock_bits"), env
+        assert get(env, "board_fuses.lock_bits") == "0xFF", env
     for env in ("attiny85", "attiny85_8mhz", "digispark"):
         assert "+<attiny85/>" in get(env, "build_src_filter")
     assert get("digispark", "upload_protocol") == "micronucleus" and get("digispark", "board") == "digispark-tiny"

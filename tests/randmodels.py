@@ -119,10 +119,11 @@ def _pick(rng: np.random.Generator, weights: list[int]) -> int:
 
 
 def random_conv_model(rng: np.random.Generator, name: str = "rconv", max_side: int = 14,
-                      target: bool = False, channels: int = 1) -> Model:
-    """A conv/pool front (k 1..5, pools 1..3, 1..8 channels, int4 or int8, sometimes pools of the
-    raw image), then 1..2 dense layers. target: the shipped CNN's shape with random int4 weights.
-    channels: of the input image (> 1: a version-3 input)."""
+                      target: bool = False, channels: int = 1, max_out: int = 8) -> Model:
+    """A conv/pool front (k 1..5, pools 1..3, 1..max_out channels, int4 or int8, sometimes pools of
+    the raw image), then 1..2 dense layers. target: the shipped CNN's shape with random int4 weights.
+    channels: of the input image (> 1: a version-3 input). max_out above 8 reaches the kernels'
+    eight-channel passes and their remainders."""
     per_channel = bool(rng.random() < 0.5) and not target
     if target:
         rows = cols = 28
@@ -135,7 +136,7 @@ def random_conv_model(rng: np.random.Generator, name: str = "rconv", max_side: i
         if rng.random() < 0.15:
             plan.append(("pool", 0))
         for _ in range(int(rng.integers(1, 4))):
-            plan.append(("conv", 0, int(rng.integers(1, 9)), int(rng.choice([4, 8]))))
+            plan.append(("conv", 0, int(rng.integers(1, max_out + 1)), int(rng.choice([4, 8]))))
             plan += [("pool", 0)] * int(rng.choice([0, 1, 1, 2]))
     layers: list = []
     shape, in_max = (rows, cols, channels), INPUT_MAX

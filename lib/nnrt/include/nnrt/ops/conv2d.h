@@ -13,8 +13,14 @@
 #include "nnrt/ops/activation.h"
 #include "nnrt/ops/dense.h"
 
-/* The generated stage functions: out of line, one frame on the stack at a time. */
+/* The conv row functions: out of line on AVR (one frame on the stack at a time), inlined into each
+ * generated stage elsewhere, so that the stage's constants (kernel, channels, the weight rows'
+ * distance per_out) become immediates in the eight-channel loop. */
+#if defined(__AVR__)
 #define NNRT_CONV_FN NNRT_FN
+#else
+#define NNRT_CONV_FN NNRT_INLINE
+#endif
 
 /* What one conv stage computes. */
 typedef struct {
@@ -86,6 +92,39 @@ NNRT_INLINE int32_t nnrt_conv_max(const uint8_t *const *rows, uint16_t n_dy, uin
     return best;
 }
 
+#if !defined(__AVR__)
+/* Eight output channels at once (int8 weights): each input value is loaded and tested once for all
+ * eight, a zero input (most pixels, many ReLU outputs) costs no weight read, and the eight weight
+ * rows are per_out apart (immediate offsets when IPA-CP makes per_out a constant). best[c] = max over dy < n_dy, dx < p of channel c's raw
+ * sum at input column col + dx of rows[dy..dy+k-1]; w points at tap 0 of the first channel. */
+#define NNRT_CONV_MAC(c) s##c += (int8_t)NNRT_RD(wi + c##u * per_out) * v;
+#define NNRT_CONV_BEST(c) if (first || s##c > best[c##u]) { best[c##u] = s##c; }
+NNRT_INLINE void nnrt_conv_max8(const uint8_t *const *rows, unsigned n_dy, unsigned p, unsigned k, unsigned c_in,
+                                unsigned col, nnrt_wptr_t w, uint32_t per_out, uint8_t sx, int32_t *best)
+{
+    const unsigned taps = k * c_in;
+    unsigned dy, dx, r, i;
+    for (dy = 0; dy < n_dy; dy++) {
+        for (dx = 0; dx < p; dx++) {
+            const uint8_t first = (uint8_t)(dy == 0u && dx == 0u);
+            nnrt_wptr_t wr = w;
+            NNRT_EACH_ROW(NNRT_ZERO_SUM)
+            for (r = 0; r < k; r++, wr += taps) {
+                const uint8_t *x = rows[dy + r] + (col + dx) * c_in;
+                for (i = 0; i < taps; i++) {
+                    const int16_t v = sx ? (int16_t)(int8_t)x[i] : (int16_t)x[i];
+                    if (v != 0) {
+                        const nnrt_wptr_t wi = wr + i; /* channel c's weight: wi + c * per_out */
+                        NNRT_EACH_ROW(NNRT_CONV_MAC)
+                    }
+                }
+            }
+            NNRT_EACH_ROW(NNRT_CONV_BEST)
+        }
+    }
+}
+#endif
+
 /* act(requant(raw + bias[o] << bias_shift)) for output channel o: multiplier and shift per
  * channel when per_channel, else the first pair. */
 NNRT_INLINE int8_t nnrt_conv_requant(int32_t raw, uint16_t o, nnrt_wptr_t bias, uint8_t bias_width,
@@ -109,7 +148,19 @@ NNRT_CONV_FN void nnrt_conv_window_c(const uint8_t *const *rows, uint8_t sx, uin
     const uint32_t per_out = (uint32_t)k * k * c_in;
     uint16_t q, o;
     for (q = 0; q < n_q; q++) {
-        for (o = 0; o < c_out; o++) {
+        o = 0;
+#if !defined(__AVR__)
+        for (; !w4 && o + NNRT_ROWS <= c_out; o += NNRT_ROWS) {
+            int32_t best[NNRT_ROWS] = {0}; /* set by the first window position; {0} for -Wmaybe-uninitialized */
+            unsigned c;
+            nnrt_conv_max8(rows, p, p, k, c_in, (unsigned)q * p, w + o * per_out, per_out, sx, best);
+            for (c = 0; c < NNRT_ROWS; c++) {
+                *y++ = nnrt_conv_requant(best[c], (uint16_t)(o + c), bias, bias_width, bias_shift, mult, shift,
+                                         per_channel, lo, hi);
+            }
+        }
+#endif
+        for (; o < c_out; o++) {
             const int32_t m = nnrt_conv_max(rows, p, p, k, c_in, (uint16_t)(q * p), w, o * per_out, w4, sx);
             *y++ = nnrt_conv_requant(m, o, bias, bias_width, bias_shift, mult, shift, per_channel, lo, hi);
         }
@@ -144,7 +195,18 @@ NNRT_CONV_FN void nnrt_conv_run_c(const uint8_t *const *rows, uint8_t sx, uint8_
     const uint32_t per_out = (uint32_t)k * k * c_in;
     uint16_t q, o, j = 0;
     for (q = 0; q < n_q; q++) {
-        for (o = 0; o < c_out; o++, j++) {
+        o = 0;
+#if !defined(__AVR__)
+        for (; !w4 && o + NNRT_ROWS <= c_out; o += NNRT_ROWS) {
+            int32_t best[NNRT_ROWS] = {0}; /* set by the first window position; {0} for -Wmaybe-uninitialized */
+            unsigned c;
+            nnrt_conv_max8(rows, 1u, p, k, c_in, (unsigned)q * p, w + o * per_out, per_out, sx, best);
+            for (c = 0; c < NNRT_ROWS; c++, j++) {
+                nnrt_run_max(run, wide, j, best[c], first);
+            }
+        }
+#endif
+        for (; o < c_out; o++, j++) {
             nnrt_run_max(run, wide, j, nnrt_conv_max(rows, 1u, p, k, c_in, (uint16_t)(q * p), w, o * per_out, w4, sx),
                          first);
         }

@@ -80,6 +80,7 @@ static inline void nnrt_bias_s32(int32_t *acc, nnrt_wptr_t bias, uint16_t n, uin
 #define NNRT_EACH_ROW(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
 /* The sums start from the accumulators and go back to them: no separate add per output. */
 #define NNRT_LOAD_ROW(k) int32_t s##k = acc[j + k##u];
+#define NNRT_ZERO_SUM(k) int32_t s##k = 0;
 #define NNRT_STORE_ROW(k) acc[j + k##u] = s##k;
 /* Row k's four products with x0..x3 at column i (w, stride, i, x0..x3 in scope). */
 #define NNRT_DOT4_ROW(k)                                                                                     \

@@ -299,7 +299,10 @@ def _qemu_figures(ctx: BenchContext, sim: _QemuSim, chip: str) -> Iterator[Figur
                 ctx.note(f"# {chip}_sim.{key}: logits differ from nnmodel.reference on {differ} of "
                          f"{len(inputs)} inputs")
         yield Figure(f"{chip}.{key}.static_ram_bytes", memory.static_ram, "bytes")
-        yield Figure(f"{chip}.{key}.flash_bytes", memory.flash, "bytes")
+        # the model's data (weights, biases, scales) in flash, then the code that runs it, separately
+        yield Figure(f"{chip}.{key}.flash_bytes", memory.const + memory.data, "bytes")
+        yield Figure(f"{chip}.{key}.flash_code_bytes", memory.code, "bytes")
+        yield Figure(f"{chip}.{key}.flash_total_bytes", memory.flash, "bytes")
 
 
 PRODUCERS: list[Producer] = [host_figures, float_ratio_figures, reference_figures, prebuild_figures,

@@ -209,6 +209,8 @@ def test_special_and_huge_files_are_refused_before_reading(tmp_path: Path) -> No
                           env=CHILD_ENV, timeout=600)
     results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(results) == len(cases), proc.stderr[-2000:]
+    for r in results:  # (pytest -s shows them)
+        print(f"{r['case']:36} {r['outcome']:5} rc {r['rc']} {r['seconds']:5.2f} s  peak {r['peak_mb']} MB")
     bad = [r for r in results if r["outcome"] != "exit" or r["rc"] not in (1, 2) or not one_line(r["stderr"])
            or r["seconds"] > 5]
     assert not bad, "\n".join(json.dumps(r) for r in bad)
@@ -399,3 +401,54 @@ def test_pre_build_removes_only_extras_it_wrote(tmp_path: Path) -> None:
     generate(Settings.parse(opts, tmp_path, "native"), opts, out, lambda _: None)
     assert (out / "nnmodel_stream.bin").read_bytes() == b"mine"
     assert (out / "nnmodel_web_page.c").read_text() == "/* mine */\n"
+
+
+def test_a_folder_from_before_manifests_is_adopted_by_content(tmp_path: Path) -> None:
+    """An output folder an older nnmodel wrote (no .nnmodel-files): its generated files (banner, EEPROM
+    image and its HEX) are nnmodel's, a user's file of the same names is not."""
+    old, mine = tmp_path / "old", tmp_path / "mine"
+    for out in (old, mine):
+        compile_model(small_rnn(lut=False), target="attiny85", storage="eeprom", out_dir=out)
+        for name in (".nnmodel-files", ".nnmodel.lock"):
+            (out / name).unlink()
+    (mine / "small_rnn.bin").write_bytes(b"my own image")
+    compile_model(small_rnn(lut=False, seed=3), target="attiny85", storage="progmem", out_dir=old)
+    assert not (old / "small_rnn.bin").exists() and not (old / "small_rnn.eep").exists()  # its own: removed
+    compile_model(small_rnn(lut=False, seed=3), target="attiny85", storage="progmem", out_dir=mine)
+    assert (mine / "small_rnn.bin").read_bytes() == b"my own image"  # not an nnmodel image: kept
+    assert not (mine / "small_rnn.eep").exists()
+
+
+def test_a_damaged_manifest_is_one_line_and_nothing_is_touched(tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    compile_model(small_rnn(), target="native", storage="ram", out_dir=out)
+    before = outputs(out)
+    (out / ".nnmodel-files").write_text("# nnmodel: the files it wrote in this folder; it replaces or removes only "
+                                        "these\nfile ../../etc/passwd\n")
+    with pytest.raises(NNModelError, match=r"\.nnmodel-files: line 2 is damaged") as info:
+        compile_model(small_rnn(seed=2), target="native", storage="ram", out_dir=out)
+    assert "\n" not in str(info.value) and outputs(out) == before
+
+
+def test_a_full_disk_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture) -> None:
+    """A file-system failure no check foresees (ENOSPC while staging): one line, and the old files stay."""
+    import errno
+
+    from nnmodel import fsutil
+
+    model = save(small_rnn(), tmp_path / "m.nnm")
+    out = tmp_path / "gen"
+    assert main(["compile", str(model), "--out", str(out)]) == 0
+    before = outputs(out)
+
+    def full(path: Path, data: bytes, exclusive: bool) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(fsutil, "_write_new", full)
+    capsys.readouterr()
+    assert main(["compile", str(model), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert one_line(err) and err.endswith(": no space left on device\n"), err
+    monkeypatch.undo()
+    assert outputs(out) == before

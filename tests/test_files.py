@@ -171,16 +171,13 @@ for case in json.loads(sys.argv[1]):
 """
 
 
-def _special_files(root: Path) -> dict[str, str]:
+def _special_files(root: Path) -> None:
     """zero.*: /dev/zero; fifo.*: a FIFO; big.*: a 2 GiB sparse file; each with every suffix a reader routes on."""
-    made = {}
     for suffix in (".nnm", ".csv", ".idx", ".onnx", ".npz"):
         (root / f"zero{suffix}").symlink_to("/dev/zero")
         os.mkfifo(root / f"fifo{suffix}")
         with open(root / f"big{suffix}", "wb") as f:
             f.truncate(2 << 30)
-        made[suffix] = suffix
-    return made
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo") or sys.platform != "linux", reason="FIFOs, /dev/zero, RLIMIT_AS")
@@ -248,7 +245,7 @@ print(runs, fails)
 """
 
 
-@pytest.mark.parametrize("roles", [("compile", "compile"), ("compile", "build")])
+@pytest.mark.parametrize("roles", [("compile", "compile"), ("compile", "build")], ids=["compiles", "compile+build"])
 def test_two_writers_into_one_folder_both_succeed_with_consistent_files(tmp_path: Path, roles: tuple) -> None:
     model = save(small_rnn(), tmp_path / "m.nnm")
     clean = {}

@@ -7,6 +7,7 @@ import sys
 
 from . import __version__
 from .errors import NNModelError
+from .fsutil import os_error_line
 
 COMMANDS = ("compile", "info", "verify", "eval", "report", "train", "import", "data", "bench", "device-eval", "demo",
             "hook-path")
@@ -24,8 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Start-up (importing the commands, numpy among them) is inside the handlers too: Ctrl-C at any
+    # point after the console script called main() is one line.
     try:
+        args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
     except NNModelError as exc:
         print(f"nnmodel: error: {exc}", file=sys.stderr)
@@ -36,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `nnmodel info M | head`: the reader left; say nothing more
         sys.stdout = None  # no flush of the closed pipe at exit
         return 141
+    except OSError as exc:  # a file-system failure no check foresaw (a full disk, a file removed meanwhile)
+        print(f"nnmodel: error: {os_error_line(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

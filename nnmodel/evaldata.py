@@ -13,6 +13,7 @@ test all go through here, so a data file means the same rows, codes and targets 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def load(model: Model, data: str | None, *, label: str | None = None, split: str
     """What `--data/--label/--split/--limit/--held-out` name, for this model."""
     if limit < 0:
         raise NNModelError(f"--limit {limit}: must be 0 (all) or a positive number of samples")
-    if data is not None and not Path(data).exists():
+    if data is not None and not os.path.lexists(data):  # a looping or dangling link: the reader names it
         raise NNModelError(missing_data(data))
     if data is not None and not Path(data).is_dir():
         return from_samples(model, load_samples(data, label), held_out=held_out, limit=limit)

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import ops
 from .errors import NNModelError
-from .fsutil import write_atomic
+from .fsutil import MAX_MODEL_BYTES, read_input, write_atomic
 from .model import CLASSIFY, INPUT_KINDS, REGRESS, Feature, InputSpec, Model, OutputSpec
 from .names import name_problem
 from .proof import prove_no_overflow
@@ -34,7 +34,7 @@ from .realvalues import output_ratios
 MAGIC = b"NNMODEL\0"
 FORMAT_VERSION = 3  # newest version read and written; each model is written in the oldest that holds it
 SUFFIX = ".nnm"
-MAX_FILE_BYTES = 256 << 20  # refuse before reading: no model for a microcontroller comes close
+MAX_FILE_BYTES = MAX_MODEL_BYTES  # refused before reading: no model for a microcontroller comes close
 MAX_HEADER_BYTES = 1 << 20
 MAX_LAYERS = 32
 MAX_NAME = 32  # label, feature and output names: C string literals
@@ -96,11 +96,17 @@ def to_bytes(model: Model) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
+def checked_bytes(model: Model, where: str) -> bytes:
+    """to_bytes of a model load() accepts: write nothing load() would refuse."""
+    check_model(model, where)
+    raw = to_bytes(model)
+    from_bytes(raw, where)
+    return raw
+
+
 def save(model: Model, path: str | Path, *, overwrite: bool = False) -> Path:
     path = Path(path)
-    check_model(model, str(path))
-    raw = to_bytes(model)
-    from_bytes(raw, str(path))  # write nothing load() would refuse
+    raw = checked_bytes(model, str(path))
     if path.exists() and not overwrite:
         raise NNModelError(f"{path}: already exists; choose another --out or pass --force to replace it")
     if not path.parent.is_dir():
@@ -367,17 +373,5 @@ def check_model(model: Model, where: str) -> None:
 
 
 def load(path: str | Path) -> Model:
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise NNModelError(f"{path}: {size} bytes is larger than any model nnmodel writes "
-                               f"({MAX_FILE_BYTES} max); is this the right file?")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise NNModelError(f"{path}: no such model file") from None
-    except IsADirectoryError:
-        raise NNModelError(f"{path}: is a folder, expected a .nnm model file") from None
-    except PermissionError:
-        raise NNModelError(f"{path}: permission denied") from None
-    return from_bytes(raw, str(path))
+    """The model in a .nnm file: size and file type checked before reading (fsutil.read_input)."""
+    return from_bytes(read_input(path, MAX_FILE_BYTES, "model file", "no such model file"), str(path))

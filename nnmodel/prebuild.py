@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, Callable
 
 from . import __version__
 from .errors import NNModelError
+from .fsutil import InputFiles, OutputFolder, os_error_line
 from .targets import STORAGES, Board, Target, app_partition_size, profile, target_for_board, target_names
 
 PREFIX = "custom_nnmodel_"
@@ -183,59 +185,93 @@ def _own_sources_digest() -> bytes:
     return h.digest()
 
 
-def inputs_digest(settings: Settings, options: dict[str, str]) -> str:
-    h = hashlib.sha256(f"nnmodel {__version__}\0target {settings.target!r}\0".encode())
-    h.update(_own_sources_digest())
-    for key in sorted(options):
-        h.update(f"{key}={options[key]}\0".encode())
+def input_files(settings: Settings) -> list[Path]:
+    """Every file the generation reads (the models, calibration and sample data, an IDX labels file)."""
     files = list(settings.models) + [f for f in (settings.sample_images, settings.calibration) if f]
-    label = settings.sample_label
-    if label and settings.sample_images and (settings.sample_images.parent / label).is_file():
-        files.append(settings.sample_images.parent / label)  # an IDX labels file is an input too
+    images, label = settings.sample_images, settings.sample_label
+    if images and label and (images.parent / label).is_file():
+        files.append(images.parent / label)  # an IDX labels file is an input too
+    elif images and not label and "images-idx3" in images.name:
+        files.append(_mnist_labels(images))  # the labels beside MNIST-style images
+    if settings.calibration and Path(settings.calibration_label).is_file():
+        files.append(Path(settings.calibration_label))  # an IDX labels file, as the data loader opens it
     if settings.web_page:
         from .paths import web_page
 
         files.append(web_page())  # not one of nnmodel's .py sources, but embedded all the same
-    for path in files:
-        try:
-            h.update(path.read_bytes())
-            if path.suffix != SUFFIX and path in settings.models:
-                # a framework file re-imports when touched too: re-exporting the same network is a
-                # rebuild the user asked for (its generated files still only change with its bytes)
-                h.update(f"\0mtime {path.stat().st_mtime_ns}\0".encode())
-        except OSError:
-            raise NNModelError(f"{path}: cannot read (set by {PREFIX}model, {PREFIX}sample_images or "
-                               f"{PREFIX}calibration)") from None
+    return files
+
+
+def _mnist_labels(images: Path) -> Path:
+    return Path(str(images).replace("images-idx3", "labels-idx1"))
+
+
+def inputs_digest(settings: Settings, options: dict[str, str], inputs: InputFiles) -> str:
+    """The digest of every input: the files as read into `inputs` (size and type checked first), which
+    the generation then uses; nothing is read twice, so what is hashed is what is compiled."""
+    h = hashlib.sha256(f"nnmodel {__version__}\0target {settings.target!r}\0".encode())
+    h.update(_own_sources_digest())
+    for key in sorted(options):
+        h.update(f"{key}={options[key]}\0".encode())
+    for path in input_files(settings):
+        data = inputs.model(path) if path in settings.models else inputs.data(path)
+        h.update(hashlib.sha256(data).digest())
+        if path.suffix != SUFFIX and path in settings.models:
+            # a framework file re-imports when touched too: re-exporting the same network is a
+            # rebuild the user asked for (its generated files still only change with its bytes)
+            h.update(f"\0mtime {inputs.mtime_ns(path)}\0".encode())
     return h.hexdigest()
 
 
 def generate(settings: Settings, options: dict[str, str], out_dir: Path,
              log: Callable[[str], None] = print) -> bool:
-    """Make out_dir hold the generated files; False when they were already up to date."""
-    digest = inputs_digest(settings, options)
+    """Make out_dir hold the generated files; False when they were already up to date.
+
+    Every input file is read once, hashed and generated from (fsutil.InputFiles); every output is made
+    in memory first, then written under the folder's lock (fsutil.OutputFolder), replacing or removing
+    only files nnmodel wrote. The marker goes first and comes back last: an interrupted generation
+    never looks complete.
+    """
+    inputs = InputFiles()
+    digest = inputs_digest(settings, options, inputs)
     marker = out_dir / MARKER
-    if marker.is_file() and marker.read_text().strip() == digest:
+    if _marked(marker, digest):
         log(f"nnmodel: up to date ({', '.join(p.name for p in settings.models)}, inputs {digest[:12]})")
         return False
-    marker.unlink(missing_ok=True)  # an interrupted generation must not look complete
+    from .codegen import generate_files, generated_by_nnmodel
 
-    from .codegen import compile_model, write_outputs
+    folder = OutputFolder(out_dir, lambda p: p.name == MARKER or generated_by_nnmodel(p))
+    if os.path.lexists(marker):  # a failed or interrupted generation must not leave the old marker
+        with folder:
+            folder.remove([MARKER])
+
     from .codegen.extras import emit_eeprom_writer, emit_golden, emit_samples, emit_stream, emit_web_page
     from .codegen.image import build_image
-    from .fileformat import load
+    from .fileformat import checked_bytes, from_bytes
     from .reference import run
-    models = [load(p) if p.suffix == SUFFIX else _imported(settings, p, out_dir, log) for p in settings.models]
+    # (imports above are local: the up-to-date path must stay fast and numpy-free)
+    files: dict[str, bytes] = {}
+    models = []
+    for path in settings.models:
+        if path.suffix == SUFFIX:
+            models.append(from_bytes(inputs.model(path), str(path)))
+        else:
+            model = _imported(settings, path, log, inputs)
+            saved = settings.model_file(path, out_dir)  # the .nnm the Project Tasks run on
+            files[saved.name] = checked_bytes(model, str(saved))
+            models.append(model)
     if len({m.name for m in models}) != len(models):
         raise NNModelError(f"platformio.ini: {PREFIX}model lists two models named the same")
-    # (imports above are local: the up-to-date path must stay fast and numpy-free)
-    # Secondary models first: each compile rewrites nnmodel.h, and the first model must own it.
+    # Secondary models first: each one's files hold nnmodel.h, and the first model's must win.
+    stale: set[str] = set()
     for model, path, storage in reversed(list(zip(models, settings.models, settings.storages))):
-        result = compile_model(model, target=settings.target, storage=storage, out_dir=out_dir, source=str(path))
-        first_storage = storage  # the last one compiled is the first model
+        result = generate_files(model, target=settings.target, storage=storage, source=str(path))
+        files.update(result.files)
+        stale.update(result.stale)
+        first_storage = storage  # the last one generated is the first model
         fp = result.footprint
         log(f"nnmodel: generated {model.name} for {settings.target.name} "
             f"(hash 0x{result.layout.model_hash:08x}; flash {fp.flash} B, SRAM {fp.sram} B, EEPROM {fp.eeprom} B)")
-    files: dict[str, bytes] = {}
     if settings.eeprom_writer:
         if first_storage != "eeprom":
             raise NNModelError(f"platformio.ini: {PREFIX}eeprom_writer = yes needs the first model in EEPROM "
@@ -246,11 +282,11 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
     if settings.web_page:
         from .paths import web_page
 
-        page = web_page().read_bytes()
+        page = inputs.data(web_page())
         files.update({k: v.encode() for k, v in emit_web_page(models[0], result.layout.model_hash, page).items()})
         log(f"nnmodel: draw-a-digit page ({len(page)} B) and GET /model of {models[0].name} (nnmodel_web_page.c)")
     if settings.samples or settings.golden or settings.stream:
-        all_codes, all_labels, source = _samples(settings, models)
+        all_codes, all_labels, source = _samples(settings, models, inputs)
         what = "digits" if not models[0].input.is_v3 else "inputs"
     if settings.stream:
         if settings.stream > len(all_codes):
@@ -269,36 +305,44 @@ def generate(settings: Settings, options: dict[str, str], out_dir: Path,
             expected = [run(m, images) for m in models]
             files.update({k: v.encode() for k, v in emit_golden(models, expected, settings.storages).items()})
         log(f"nnmodel: embedded {len(images)} sample {what}" + (" and golden logits" if settings.golden else ""))
-    if files:
-        write_outputs(out_dir, files, models[0].name)
     # Left from an earlier build with the option on: the writer would no longer match the model.
-    for name in ("nnmodel_eeprom_writer.h", "nnmodel_eeprom_writer.c", "nnmodel_stream.bin", "nnmodel_web_page.h",
-                 "nnmodel_web_page.c"):
-        if name not in files:
-            (out_dir / name).unlink(missing_ok=True)
-    marker.write_text(digest + "\n")
+    stale.update(("nnmodel_eeprom_writer.h", "nnmodel_eeprom_writer.c", "nnmodel_stream.bin", "nnmodel_web_page.h",
+                  "nnmodel_web_page.c"))
+
+    folder.refuse_foreign(files)
+    with folder:
+        if _marked(marker, digest):  # another build made the same generation while this one computed
+            log(f"nnmodel: up to date ({', '.join(p.name for p in settings.models)}, inputs {digest[:12]})")
+            return False
+        folder.remove([MARKER])
+        folder.write(files, remove=sorted(stale - set(files)), claim=[MARKER])
+        marker.write_text(digest + "\n")  # last, after the manifest: a marker cut short matches nothing
     return True
 
 
-def _imported(settings: Settings, path: Path, out_dir: Path, log: Callable[[str], None]) -> Any:
-    """A framework file (.onnx, .keras, .h5, .pkl) imported and calibrated, saved beside the generated
-    C (the marker's digest of both files and the options is its cache key)."""
+def _marked(marker: Path, digest: str) -> bool:
+    try:
+        return marker.is_file() and marker.read_text().strip() == digest
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _imported(settings: Settings, path: Path, log: Callable[[str], None], inputs: InputFiles) -> Any:
+    """A framework file (.onnx, .keras, .h5, .pkl) imported and calibrated, from the bytes in `inputs`;
+    the caller saves it beside the generated C (the marker's digest of both files and the options is its
+    cache key)."""
     from .commands.importer import import_file
-    from .fileformat import save
 
     assert settings.calibration is not None  # Settings.parse requires it for a framework file
-    target = settings.model_file(path, out_dir)
     model = import_file(path, str(settings.calibration), settings.calibration_label or None,
                         name=_import_name(path), per_channel=settings.per_channel, weight_bits=settings.weight_bits,
                         provenance={"imported_from": path.name, "calibration": settings.calibration.name,
-                                    "nnmodel_version": __version__})
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save(model, target, overwrite=True)
-    log(f"nnmodel: imported {path.name} (calibrated on {settings.calibration.name}) as {target.name}")
+                                    "nnmodel_version": __version__}, inputs=inputs)
+    log(f"nnmodel: imported {path.name} (calibrated on {settings.calibration.name}) as {_import_name(path)}{SUFFIX}")
     return model
 
 
-def _samples(settings: Settings, models: list[Any]) -> tuple[Any, Any, str]:
+def _samples(settings: Settings, models: list[Any], inputs: InputFiles) -> tuple[Any, Any, str]:
     """(codes [N, rows, cols] in the first model's input dtype, uint8 labels [N] (0 for a regression),
     where they came from) for the samples, golden vectors and stream."""
     import numpy as np
@@ -320,13 +364,13 @@ def _samples(settings: Settings, models: list[Any]) -> tuple[Any, Any, str]:
         if images is None:
             digits, source = load_sample(), "the bundled MNIST test sample"
         else:
-            digits = load_idx_pair(images, Path(str(images).replace("images-idx3", "labels-idx1")))
+            digits = load_idx_pair(images, _mnist_labels(images), inputs)
             source = images.name
         return digits.images, digits.labels, source
     from .datasets.samples import load_samples
 
     labels_path = images.parent / label if label and (images.parent / label).is_file() else None
-    samples = load_samples(images, str(labels_path) if labels_path else (label or None))
+    samples = load_samples(images, str(labels_path) if labels_path else (label or None), inputs=inputs)
     data = from_samples(first, samples)
     labels = np.zeros(len(data), np.uint8) if first.is_regression else data.targets.astype(np.uint8)
     return stream_codes(data, first), labels, images.name
@@ -388,6 +432,9 @@ def scons_prebuild(env: Any, library: bool = False) -> None:
             generate(settings, options, out_dir)
     except NNModelError as exc:
         _fail(env, str(exc))
+        return
+    except OSError as exc:  # the build folder itself (full disk, permissions): one line too
+        _fail(env, f"{out_dir}: {os_error_line(exc)}")
         return
     from .paths import runtime_dir
 

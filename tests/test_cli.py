@@ -27,8 +27,10 @@ def rnn_file(tmp_path: Path) -> Path:
 def test_compile_writes_header_source_and_eeprom_image(rnn_file: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "gen"
     assert main(["compile", str(rnn_file), "--target", "attiny85", "--storage", "eeprom", "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["nnmodel.h", "small_rnn.bin", "small_rnn.c", "small_rnn.eep",
-                                                     "small_rnn.h"]
+    generated = ["nnmodel.h", "small_rnn.bin", "small_rnn.c", "small_rnn.eep", "small_rnn.h"]
+    # beside them nnmodel's manifest of the files it wrote, and the folder's lock (docs/errors.md section 11)
+    assert sorted(p.name for p in out.iterdir()) == [".nnmodel-files", ".nnmodel.lock", *generated]
+    assert [line.split(" ", 1)[1] for line in (out / ".nnmodel-files").read_text().splitlines()[1:]] == generated
     text = capsys.readouterr().out
     assert "EEPROM" in text and "hash 0x" in text
 

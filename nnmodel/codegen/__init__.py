@@ -1,18 +1,20 @@
 """nnmodel compile: validate → lay out for a target/storage → emit C (+ the EEPROM image)."""
 from __future__ import annotations
 
-import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NNModelError
+from ..fileformat import MAGIC as NNM_MAGIC
 from ..fileformat import check_model
-from ..fsutil import stage
+from ..fsutil import OutputFolder
 from ..model import Model
 from ..plan import plan_buffers, stack_bytes
 from ..targets import Target, profile, target_names
 from .emit_c import BANNER_PREFIX, emit
-from .image import HEADER_BYTES, MAX_PAYLOAD, build_image, intel_hex
+from .extras import STREAM_MAGIC, STREAM_VERSION
+from .image import HEADER_BYTES, IMAGE_MAGIC, IMAGE_VERSION, MAX_PAYLOAD, build_image, intel_hex
 from .layout import Layout, lay_out
 
 
@@ -76,9 +78,18 @@ class CompileResult:
     footprint: Footprint
 
 
-def compile_model(model: Model, *, target: str | Target, storage: str | None, out_dir: str | Path,
-                  source: str = "") -> CompileResult:
-    """Generate the model's C for `target` (a profile name, or a Target with its budgets)."""
+@dataclass
+class Generated:
+    """A model's generated files, in memory: written by write_outputs, or with others by the pre-build."""
+
+    files: dict[str, bytes]
+    stale: list[str]  # files of an earlier generation that no longer belong (its EEPROM image)
+    layout: Layout
+    footprint: Footprint
+
+
+def generate_files(model: Model, *, target: str | Target, storage: str | None, source: str = "") -> Generated:
+    """Generate the model's C for `target` (a profile name, or a Target with its budgets); writes nothing."""
     where = source or model.name
     chosen = target if isinstance(target, Target) else profile(target)
     if chosen is None:
@@ -90,50 +101,57 @@ def compile_model(model: Model, *, target: str | Target, storage: str | None, ou
     check_fit(chosen, storage, fp, where)
     files: dict[str, bytes] = {name: text.encode() for name, text in
                                emit(model, layout, storage, chosen.name, Path(source).name or model.name).items()}
+    images = [f"{model.name}.bin", f"{model.name}.eep"]
     if storage == "eeprom":
         image = build_image(layout.payload, layout.model_hash)
-        files[f"{model.name}.bin"] = image
-        files[f"{model.name}.eep"] = intel_hex(image).encode()
-    out = Path(out_dir)
-    header_ours = _ours(out / f"{model.name}.h")
-    written = write_outputs(out, files, model.name)
-    if header_ours and storage != "eeprom":  # an image left from an earlier --storage eeprom build is stale
-        for suffix in (".bin", ".eep"):
-            (out / f"{model.name}{suffix}").unlink(missing_ok=True)
-    return CompileResult(written, layout, fp)
+        files[images[0]] = image
+        files[images[1]] = intel_hex(image).encode()
+    # an image left from an earlier --storage eeprom generation is stale (removed only if nnmodel wrote it)
+    return Generated(files, [] if storage == "eeprom" else images, layout, fp)
 
 
-def _ours(path: Path) -> bool:
+def compile_model(model: Model, *, target: str | Target, storage: str | None, out_dir: str | Path,
+                  source: str = "") -> CompileResult:
+    """Generate the model's C for `target` into out_dir (see write_outputs)."""
+    generated = generate_files(model, target=target, storage=storage, source=source)
+    written = write_outputs(Path(out_dir), generated.files, model.name, remove=generated.stale)
+    return CompileResult(written, generated.layout, generated.footprint)
+
+
+_IMAGE_HEX = re.compile(rb":[0-9A-F]{2}000000" + IMAGE_MAGIC.hex().upper().encode())
+
+
+def generated_by_nnmodel(path: Path) -> bool:
+    """Recognisably nnmodel's, from its content: a generated C file (banner), an EEPROM image (.bin, or its
+    Intel HEX .eep), a sample stream, an imported .nnm. Used only for a folder written before nnmodel kept
+    a manifest there (fsutil.OutputFolder's adopt)."""
+    if not path.is_file():  # (a FIFO would block the read)
+        return False
     try:
         with path.open("rb") as f:
-            return f.read(len(BANNER_PREFIX)) == BANNER_PREFIX.encode()
+            head = f.read(64)
     except OSError:
         return False
+    if head.startswith(BANNER_PREFIX.encode()) or head.startswith(NNM_MAGIC):
+        return True
+    if path.suffix == ".bin":
+        return head[:3] in (IMAGE_MAGIC + bytes([IMAGE_VERSION]), STREAM_MAGIC + bytes([STREAM_VERSION]))
+    if path.suffix == ".eep":
+        lines = head.split(b"\n")
+        return len(lines) > 1 and _IMAGE_HEX.match(lines[1]) is not None
+    return False
 
 
-def write_outputs(out: Path, files: dict[str, bytes], name: str) -> list[Path]:
-    """Write every file to a temp name first, then rename them all: a failure leaves the old set.
+def write_outputs(out: Path, files: dict[str, bytes], name: str = "", remove: list[str] | tuple[str, ...] = ()
+                  ) -> list[Path]:
+    """Write every file to a temp name first, then rename them all: a failure leaves the old set; then
+    remove the `remove` files of an earlier generation.
 
-    Never replaces a file nnmodel did not generate (text files carry the banner; the image files
-    count as ours when the model header beside them does).
+    Under a lock on the folder (two writers both end with whole files), and only ever replacing or
+    removing files nnmodel wrote there (its manifest, fsutil.OutputFolder): a user's file is refused
+    with one line, before anything is written.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    header_ours = _ours(out / f"{name}.h")
-    for fname in files:
-        target = out / fname
-        if target.exists() and not (_ours(target) or (header_ours and target.suffix in (".bin", ".eep"))):
-            raise NNModelError(f"{target}: exists and was not generated by nnmodel; "
-                               "move it away or choose another --out folder")
-    for fname in files:  # temp files of a generation killed before its renames (stage() names them so)
-        for stale in out.glob(f".{fname}.*.tmp"):
-            stale.unlink(missing_ok=True)
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for fname, data in files.items():
-            staged.append((stage(out / fname, data), out / fname))
-        for tmp, final in staged:
-            os.replace(tmp, final)
-    finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-    return [out / fname for fname in files]
+    folder = OutputFolder(out, generated_by_nnmodel)
+    folder.refuse_foreign(files)
+    with folder:
+        return folder.write(files, remove=remove)

@@ -6,6 +6,7 @@ import argparse
 from .. import load
 from ..codegen import compile_model
 from ..errors import NNModelError
+from ..fsutil import check_out_folder
 from ..targets import STORAGES, profile, target_names
 
 
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
             raise NNModelError(f"--budget-{'ram' if memory == 'sram' else memory} {value}: expected a positive "
                                "number of bytes")
     target = target.budgeted(**budgets, source="--budget-*")
+    check_out_folder(args.out)
     model = load(args.model)
     result = compile_model(model, target=target, storage=args.storage, out_dir=args.out, source=args.model)
     fp = result.footprint

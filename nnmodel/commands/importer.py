@@ -17,6 +17,7 @@ from ..datasets.samples import Samples, load_samples
 from ..errors import NNModelError
 from ..evaldata import sample_codes
 from ..fileformat import SUFFIX, save
+from ..fsutil import InputFiles, check_out_file
 from ..importers import format_of, import_graph, read_graph, samples_for
 from ..importers.oracle import agreement
 from ..importers.sklearn_reader import load_estimator
@@ -60,12 +61,7 @@ def model_name(args: argparse.Namespace) -> str:
 
 
 def check_out(out: Path, force: bool) -> None:
-    if out.suffix != SUFFIX:
-        raise NNModelError(f"--out {out}: model files end in {SUFFIX}; e.g. --out models/{out.stem or 'net'}{SUFFIX}")
-    if out.exists() and not force:
-        raise NNModelError(f"--out {out}: already exists; choose another --out or pass --force to replace it")
-    if not out.parent.is_dir():
-        raise NNModelError(f"--out {out}: folder {out.parent} does not exist; create it first")
+    check_out_file(out, "--out", force=force, suffix=SUFFIX)
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -92,10 +88,12 @@ def scores(model: Model, float_out: np.ndarray, int_out: np.ndarray, targets: np
 
 def import_file(path: Path, calibration: str, label: str | None, *, name: str, per_channel: bool = False,
                 weight_bits: int = 8, units: str = "", provenance: dict | None = None,
-                echo: bool = False) -> Model:
-    """The integer model of a framework file (the pre-build calls this too); echo prints the report."""
-    graph = read_graph(path)
-    samples = load_samples(calibration, label)
+                echo: bool = False, inputs: InputFiles | None = None) -> Model:
+    """The integer model of a framework file (the pre-build calls this too); echo prints the report.
+    inputs: where the model and calibration files are read, once each (the pre-build hashes those bytes)."""
+    inputs = inputs or InputFiles()
+    graph = read_graph(path, inputs)
+    samples = load_samples(calibration, label, inputs=inputs)
     imported = import_graph(graph, samples, name=name, per_channel=per_channel, weight_bits=weight_bits,
                             units=Units.parse(units), provenance=provenance)
     model = imported.model
@@ -104,8 +102,9 @@ def import_file(path: Path, calibration: str, label: str | None, *, name: str, p
     for line in imported.report:
         print(line)
     x = np.asarray(samples.x, np.float64)
-    estimator = load_estimator(path) if format_of(path) == "sklearn" else None
-    print(agreement(path, graph, imported.lowered, x.astype(np.float64), imported.float_outputs, estimator))
+    raw = inputs.model(path)  # the bytes imported above, not the file again
+    estimator = load_estimator(path, raw) if format_of(path) == "sklearn" else None
+    print(agreement(path, graph, imported.lowered, x.astype(np.float64), imported.float_outputs, estimator, raw))
     codes = sample_codes(model, samples_like(samples, samples_for(graph, imported.lowered, samples)))
     int_out = reference.run(model, codes)
     targets = np.asarray(samples.y, np.float64).reshape(len(samples), -1) if model.is_regression else samples.y
@@ -132,11 +131,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_out(out, args.force)
     name = model_name(args)
+    inputs = InputFiles()
     provenance = {"command": command_line(args), "imported_from": path.name,
-                  "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "",
-                  "nnmodel_version": __version__}
+                  "source_sha256": hashlib.sha256(inputs.model(path)).hexdigest(), "nnmodel_version": __version__}
     model = import_file(path, args.calibration, args.label, name=name, per_channel=args.per_channel,
-                        weight_bits=args.weight_bits, units=args.units, provenance=provenance, echo=True)
+                        weight_bits=args.weight_bits, units=args.units, provenance=provenance, echo=True,
+                        inputs=inputs)
     save(model, out, overwrite=args.force)
     print(f"saved {out}: {model.macs()} MACs, {model.parameter_count()} parameters")
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import load
 from ..evaldata import EvalData
+from ..fsutil import check_out_folder
 from ..report import CARD, build_report, write_report
 from ..report.measure import from_results, measure
 from .eval import add_data_options, load_data
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.model)
+    check_out_folder(args.out)
     model = load(path)
     data = load_data(args, model)
     key = path.stem

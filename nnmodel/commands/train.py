@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import os
 import re
 import shlex
 import sys
@@ -18,6 +19,7 @@ from ..datasets.samples import load_samples
 from ..errors import NNModelError
 from ..evaldata import data_digest, from_samples, missing_data, test_indices
 from ..fileformat import SUFFIX, save
+from ..fsutil import check_out_file
 from ..model import Model
 from ..names import name_problem
 from ..realvalues import output_values
@@ -144,13 +146,7 @@ def _model_name(args: argparse.Namespace) -> str:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    out = Path(args.out)
-    if out.suffix != SUFFIX:
-        raise NNModelError(f"--out {out}: model files end in {SUFFIX}; e.g. --out models/{out.stem or 'name'}{SUFFIX}")
-    if out.exists() and not args.force:
-        raise NNModelError(f"--out {out}: already exists; choose another --out or pass --force to replace it")
-    if not out.parent.is_dir():
-        raise NNModelError(f"--out {out}: folder {out.parent} does not exist; create it first")
+    check_out_file(args.out, "--out", force=args.force, suffix=SUFFIX)  # before training, not after
     checks = [("--epochs", args.epochs >= 1), ("--batch", args.batch >= 1), ("--lr", args.lr > 0),
               ("--test-split", 0 <= args.test_split < 1),
               ("--val-split", 0 <= args.val_split < 1), ("--dropout", 0 <= args.dropout < 1),
@@ -212,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     arch.check_weight_bits(args.weight_bits)
     name = _model_name(args)
-    if not Path(args.data).exists():
+    if not os.path.lexists(args.data):  # a looping or dangling link: the reader names it
         raise NNModelError(missing_data(args.data))
     if not Path(args.data).is_dir():
         return _train_file(args, arch, augment, name)

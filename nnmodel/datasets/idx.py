@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import struct
@@ -12,6 +13,7 @@ from typing import BinaryIO
 import numpy as np
 
 from nnmodel.errors import NNModelError
+from nnmodel.fsutil import MAX_DATA_BYTES, InputFiles
 
 GZIP_MAGIC = b"\x1f\x8b"
 UBYTE = 0x08  # the only IDX element type MNIST uses
@@ -23,19 +25,32 @@ _REDOWNLOAD = "download the file again or run `nnmodel data mnist --dir DIR`"
 _REWRITE = "write or copy the file again"  # the same advice for a user's own data file (read_idx(any_type=True))
 
 
-def is_gzip(path: Path) -> bool:
-    """True if the file starts with the gzip magic bytes (names like .gz can lie, both ways)."""
-    with open(path, "rb") as f:
-        return f.read(2) == GZIP_MAGIC
+def byte_stream(raw: bytes) -> BinaryIO:
+    """A file's bytes for binary reading, decompressed if the content is gzip (names like .gz can lie, both ways)."""
+    buffer = io.BytesIO(raw)
+    return gzip.GzipFile(fileobj=buffer, mode="rb") if raw[:2] == GZIP_MAGIC else buffer  # type: ignore[return-value]
 
 
-def open_maybe_gzip(path: str | os.PathLike[str]) -> BinaryIO:
-    """Open for binary reading, transparently decompressing if the content is gzip."""
+def open_maybe_gzip(path: str | os.PathLike[str], inputs: InputFiles | None = None) -> BinaryIO:
+    """The file (checked and read once: fsutil.InputFiles) for binary reading, decompressed if gzip."""
+    return byte_stream((inputs or InputFiles()).data(path))
+
+
+def read_maybe_gzip(path: str | os.PathLike[str], inputs: InputFiles | None = None) -> bytes:
+    """The whole content (gzip decompressed, at most MAX_DATA_BYTES of it: a small file can inflate ~1000x)."""
     p = Path(path)
+    raw = (inputs or InputFiles()).data(p)
+    if raw[:2] != GZIP_MAGIC:
+        return raw
     try:
-        return gzip.open(p, "rb") if is_gzip(p) else open(p, "rb")  # type: ignore[return-value]
-    except OSError as e:
-        raise NNModelError(f"{p}: cannot open ({e.strerror or e}); check the path") from e
+        with byte_stream(raw) as f:
+            data = f.read(MAX_DATA_BYTES + 1)
+    except (EOFError, OSError, zlib.error) as e:
+        raise NNModelError(f"{p}: corrupt or truncated gzip data ({e}); write or copy the file again") from e
+    if len(data) > MAX_DATA_BYTES:
+        raise NNModelError(f"{p}: decompresses to more than {MAX_DATA_BYTES} bytes, more than nnmodel reads as a "
+                           "data file; is this the right file?")
+    return data
 
 
 def is_idx_header(head: bytes) -> bool:
@@ -61,17 +76,20 @@ def _read_exact(f: BinaryIO, n: int, path: Path, what: str, fix: str = _REDOWNLO
     return buf
 
 
-def read_idx(path: str | os.PathLike[str], ndim: int | None = None, *, any_type: bool = False) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str], ndim: int | None = None, *, any_type: bool = False,
+             inputs: InputFiles | None = None) -> np.ndarray:
     """Read an unsigned-byte IDX file (raw or gzip) into a uint8 array shaped as its header says.
 
     ndim, if given, is the expected number of dimensions (3 for images, 1 for labels).
     any_type also accepts the other IDX element types (signed byte, short, int, float, double: big-endian
     in the file, returned in native byte order) and words its advice for a user's own file, not MNIST's.
     The declared size is checked against the file size before anything is allocated.
+    inputs: where the file's bytes are read once (the pre-build hashes the same bytes).
     """
     p = Path(path)
     fix = _REWRITE if any_type else _REDOWNLOAD
-    with open_maybe_gzip(p) as f:
+    raw = (inputs or InputFiles()).data(p)
+    with byte_stream(raw) as f:
         gz = isinstance(f, gzip.GzipFile)
         magic = bytes(_read_exact(f, 4, p, "the IDX magic number", fix))
         if any_type:
@@ -94,7 +112,7 @@ def read_idx(path: str | os.PathLike[str], ndim: int | None = None, *, any_type:
         header = 4 + 4 * nd
         payload = math.prod(dims) * dtype.itemsize
         shape = "x".join(map(str, dims))
-        file_size = p.stat().st_size
+        file_size = len(raw)
         if gz:
             if payload > _MAX_DEFLATE_RATIO * file_size:
                 raise NNModelError(

@@ -11,6 +11,7 @@ import numpy as np
 from nnmodel.datasets.csvdata import read_mnist_csv
 from nnmodel.datasets.idx import read_idx
 from nnmodel.errors import NNModelError
+from nnmodel.fsutil import InputFiles
 
 Split = Literal["test", "train"]
 
@@ -48,10 +49,12 @@ class Dataset:
         return len(self.labels)
 
 
-def load_idx_pair(images_path: str | os.PathLike[str], labels_path: str | os.PathLike[str]) -> Dataset:
-    """Read an images IDX file and its labels IDX file (raw or gzip) and check that they pair up."""
-    images = read_idx(images_path, ndim=3)
-    labels = read_idx(labels_path, ndim=1)
+def load_idx_pair(images_path: str | os.PathLike[str], labels_path: str | os.PathLike[str],
+                  inputs: InputFiles | None = None) -> Dataset:
+    """Read an images IDX file and its labels IDX file (raw or gzip) and check that they pair up.
+    inputs: where the files are read once (the pre-build hashes the same bytes)."""
+    images = read_idx(images_path, ndim=3, inputs=inputs)
+    labels = read_idx(labels_path, ndim=1, inputs=inputs)
     if len(images) != len(labels):
         raise NNModelError(f"{images_path}: {len(images)} images but {labels_path} has {len(labels)} labels; "
                            f"use the labels file that belongs to these images")

@@ -7,6 +7,7 @@ and names the line and column (CSV, counted as an editor does: the header is lin
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -19,8 +20,9 @@ from typing import Literal
 
 import numpy as np
 
-from nnmodel.datasets.idx import is_idx_header, open_maybe_gzip, read_idx
+from nnmodel.datasets.idx import byte_stream, is_idx_header, read_idx, read_maybe_gzip
 from nnmodel.errors import NNModelError
+from nnmodel.fsutil import InputFiles
 
 __all__ = ["MAX_CLASSES", "Samples", "Task", "check_shape", "load_samples"]
 
@@ -53,28 +55,33 @@ class Samples:
         return tuple(self.x.shape[1:])
 
 
-def load_samples(path: str | os.PathLike[str], label: str | None = None, task: Task | None = None) -> Samples:
+def load_samples(path: str | os.PathLike[str], label: str | None = None, task: Task | None = None, *,
+                 inputs: InputFiles | None = None) -> Samples:
     """Read a dataset file; the format is chosen by content (zip, IDX magic) and then by suffix.
 
     label: CSV: the label column (default: a column named `label`), or for regression several as "y1,y2";
     .npz: the name of the y array (default `y`); IDX: the path of the labels IDX file (required).
     task: "classify" or "regress"; None infers it from the labels (text or whole numbers with at most 256
     distinct values: classify; otherwise regress).
+    inputs: where the files are read, once each (the pre-build hashes the same bytes); size and file type
+    are checked before reading (fsutil.read_input).
     """
     p = Path(path)
+    inputs = inputs or InputFiles()
     if task is not None and task not in TASKS:
         raise NNModelError(f"{p}: unknown task {task!r}; use classify or regress")
     if p.is_dir():
         raise NNModelError(f"{p}: is a folder, expected a data file (.csv with a header row, .npz or IDX)")
-    if not p.exists():
+    if not os.path.lexists(p):  # (a symbolic link that loops or dangles: read_input says which)
         raise NNModelError(f"{p}: no such data file; check the path given to --data")
-    kind = _sniff(p)
+    raw = inputs.data(p)
+    kind = _sniff(p, raw)
     if kind == "npz":
-        return _load_npz(p, label, task)
+        return _load_npz(p, raw, label, task)
     if kind == "idx":
-        return _load_idx(p, label, task)
+        return _load_idx(p, label, task, inputs)
     if kind == "csv":
-        return _load_csv(p, label, task)
+        return _load_csv(p, read_maybe_gzip(p, inputs), label, task)
     raise NNModelError(f"{p}: unknown data format; expected a .csv with a header row, an .npz with x and y, "
                        f"or an IDX file (with --label LABELS.idx)")
 
@@ -89,16 +96,12 @@ def check_shape(samples: Samples, expected: tuple[int, ...], what: str) -> None:
 # ---------------------------------------------------------------- format detection
 
 
-def _sniff(p: Path) -> str:
+def _sniff(p: Path, raw: bytes) -> str:
     """'npz', 'idx', 'csv' or 'unknown': content first (zip, IDX magic), then the suffix, then text with commas."""
+    if raw[:4] in _ZIP_MAGIC:
+        return "npz"
     try:
-        with open(p, "rb") as f:
-            if f.read(4) in _ZIP_MAGIC:
-                return "npz"
-    except OSError as e:
-        raise NNModelError(f"{p}: cannot open ({e.strerror or e}); check the path") from e
-    try:
-        with open_maybe_gzip(p) as f:
+        with byte_stream(raw) as f:
             head = f.read(4096)
     except (EOFError, OSError, zlib.error):
         head = b""  # a damaged gzip: the reader chosen by suffix reports it
@@ -163,13 +166,8 @@ def _too_many_classes(p: Path, what: str, k: int) -> NNModelError:
 # ---------------------------------------------------------------- CSV
 
 
-def _read_text(p: Path) -> str:
-    """The whole file (raw or gzip) as text; a UTF-8 byte-order mark (Excel) is dropped."""
-    try:
-        with open_maybe_gzip(p) as f:
-            data = f.read()
-    except (EOFError, OSError, zlib.error) as e:
-        raise NNModelError(f"{p}: corrupt or truncated gzip data ({e}); write or copy the file again") from e
+def _read_text(p: Path, data: bytes) -> str:
+    """The file's content (gzip decompressed) as text; a UTF-8 byte-order mark (Excel) is dropped."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -380,8 +378,9 @@ def _target(p: Path, lno: int, col: int, name: str, text: str) -> float:
     return _number(where, text, "--task regress needs numeric targets (class names need --task classify)")
 
 
-def _load_csv(p: Path, label: str | None, task: Task | None) -> Samples:
-    lines = _read_text(p).split("\n")
+def _load_csv(p: Path, data: bytes, label: str | None, task: Task | None) -> Samples:
+    lines = _read_text(p, data).split("\n")
+    del data
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise NNModelError(f"{p}: empty file; a CSV needs a header row naming the columns, then one row per sample")
@@ -524,15 +523,14 @@ def _npz_names(p: Path, npz: np.lib.npyio.NpzFile, name: str) -> list[str] | Non
     return [str(s) for s in a.tolist()]
 
 
-def _load_npz(p: Path, label: str | None, task: Task | None) -> Samples:
-    with open(p, "rb") as f:
-        magic = f.read(6)
+def _load_npz(p: Path, raw: bytes, label: str | None, task: Task | None) -> Samples:
+    magic = raw[:6]
     if magic == b"\x93NUMPY":
         raise NNModelError(f"{p}: a single .npy array, not an .npz; write x and y with {_NPZ_HOWTO}")
     if magic[:4] not in _ZIP_MAGIC:  # np.load would try to unpickle it
         raise NNModelError(f"{p}: not an .npz file (no zip signature); write it with {_NPZ_HOWTO}")
     try:
-        npz = np.load(p, allow_pickle=False)
+        npz = np.load(io.BytesIO(raw), allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise NNModelError(f"{p}: not a readable .npz ({e}); write it with {_NPZ_HOWTO}") from e
     yname = "y" if label is None else label
@@ -553,15 +551,15 @@ def _load_npz(p: Path, label: str | None, task: Task | None) -> Samples:
                    integral=_integral(x), source=str(p))
 
 
-def _load_idx(p: Path, label: str | None, task: Task | None) -> Samples:
+def _load_idx(p: Path, label: str | None, task: Task | None, inputs: InputFiles) -> Samples:
     if label is None:
         raise NNModelError(f"{p}: an IDX file holds no labels; pass --label LABELS.idx (an IDX file with one "
                            f"label per sample)")
     lp = Path(label)
     if lp.is_dir():
         raise NNModelError(f"{lp}: is a folder; --label of an IDX data file is the labels IDX file")
-    x = _numeric(p, read_idx(p, any_type=True), "x")
-    y = _numeric(lp, read_idx(lp, any_type=True), "y")
+    x = _numeric(p, read_idx(p, any_type=True, inputs=inputs), "x")
+    y = _numeric(lp, read_idx(lp, any_type=True, inputs=inputs), "y")
     x, feature_names = _features(p, x, None)
     if len(y) != len(x):
         raise NNModelError(f"{p}: {len(x)} samples but {lp} has {len(y)} labels; use the labels file that belongs "

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..datasets.samples import Samples
 from ..errors import NNModelError
+from ..fsutil import InputFiles
 from ..model import REGRESS, Model
 from ..train.data import Units
 from .calibrate import float_forward, quantize_lowered, shaped
@@ -41,25 +42,25 @@ def require(extra: str, path: Path) -> None:
                            f"'{package}'")
 
 
-def read_graph(path: Path) -> Graph:
-    """The file's network as a Graph (the reader chosen by suffix)."""
+def read_graph(path: Path, inputs: InputFiles | None = None) -> Graph:
+    """The file's network as a Graph (the reader chosen by suffix). The file is read once, size and type
+    checked first, from `inputs` (the pre-build hashes the same bytes), and each reader parses those bytes."""
     kind = format_of(path)
-    if not path.is_file():
-        raise NNModelError(f"{path}: no such model file")
+    raw = (inputs or InputFiles()).model(path)
     if kind == "onnx":
         require("onnx", path)
         from .onnx_reader import read_onnx
 
-        return read_onnx(path)
+        return read_onnx(path, raw)
     if kind == "keras":
         require("keras", path)
         from .keras_reader import read_keras
 
-        return read_keras(path)
+        return read_keras(path, raw)
     if kind == "sklearn":
         from .sklearn_reader import graph_of, load_estimator
 
-        return graph_of(load_estimator(path), str(path))
+        return graph_of(load_estimator(path, raw), str(path))
     raise NNModelError(f"{path}: unknown model format; nnmodel imports .onnx, .keras, .h5 and pickled scikit-learn "
                        "MLPs (.pkl, .joblib), and reads its own .nnm")
 

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NNModelError
+from ..fsutil import MAX_MODEL_BYTES
 from .graph import Graph, Node
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -132,26 +133,27 @@ class _Weights:
         return [np.asarray(group[k][()]) for k in sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)]
 
 
-def read_keras(path: Path) -> Graph:
-    """The Keras model in `path` (.keras zip or legacy HDF5 .h5) as a Graph in ONNX's vocabulary."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        raise NNModelError(f"{path}: cannot open ({exc.strerror or exc}); check the path") from None
+def read_keras(path: Path, raw: bytes) -> Graph:
+    """The Keras model in `raw`, the bytes of `path` (.keras zip or legacy HDF5 .h5, read once by the
+    caller), as a Graph in ONNX's vocabulary."""
+    head = raw[:8]
     if head.startswith(ZIP_MAGIC):
-        return _read_zip(path)
+        return _read_zip(path, raw)
     if head.startswith(HDF5_MAGIC):
-        return _read_hdf5(path)
+        return _read_hdf5(path, raw)
     raise NNModelError(f"{path}: not a Keras file (neither a .keras zip nor an HDF5 .h5); {SAVE_HINT}")
 
 
-def _read_zip(path: Path) -> Graph:
+def _read_zip(path: Path, raw: bytes) -> Graph:
     import h5py
 
     try:
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
             names = z.namelist()
+            big = next((i for i in z.infolist() if i.file_size > MAX_MODEL_BYTES), None)
+            if big is not None:  # a small zip may inflate a thousandfold: refused from its declared size
+                raise NNModelError(f"{path}: {big.filename} inflates to {big.file_size} bytes, more than any model "
+                                   f"file nnmodel reads ({MAX_MODEL_BYTES} max); is this the right file?")
             if "config.json" not in names:
                 raise NNModelError(f"{path}: a zip without config.json, not a Keras 3 .keras model; {SAVE_HINT}")
             if "model.weights.h5" not in names:
@@ -173,11 +175,11 @@ def _read_zip(path: Path) -> Graph:
         return _guarded(path, lambda: _Reader(path, config, _Weights(h5, False), version, "keras").graph())
 
 
-def _read_hdf5(path: Path) -> Graph:
+def _read_hdf5(path: Path, raw: bytes) -> Graph:
     import h5py
 
     try:
-        f = h5py.File(path, "r")
+        f = h5py.File(io.BytesIO(raw), "r")
     except (OSError, ValueError) as exc:
         raise NNModelError(f"{path}: damaged HDF5 file ({_why(exc)}); {SAVE_HINT}") from None
     with f:

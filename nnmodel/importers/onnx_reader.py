@@ -10,17 +10,22 @@ from ..errors import NNModelError
 from .graph import Graph, Node
 
 
-def read_onnx(path: Path) -> Graph:
+def read_onnx(path: Path, raw: bytes) -> Graph:
+    """The ONNX model in `raw`, the bytes of `path` (read once by the caller)."""
     import onnx
     from onnx import numpy_helper
 
     try:
-        model = onnx.load(str(path))
+        model = onnx.load_model_from_string(raw)
         onnx.checker.check_model(model)
     except Exception as exc:  # onnx raises its own types, and protobuf's DecodeError
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise NNModelError(f"{path}: not a valid ONNX model ({first}); export it again") from None
     g = model.graph
+    external = next((t.name for t in g.initializer if t.data_location == onnx.TensorProto.EXTERNAL), None)
+    if external is not None:  # weights in other files: not read (not hashed by the pre-build, not size-checked)
+        raise NNModelError(f"{path}: tensor {external} is kept in an external data file; save the model as one file "
+                           "(onnx.save_model(model, path, save_as_external_data=False))")
     weights: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     nodes: list[Node] = []
     for n in g.node:

@@ -21,12 +21,13 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def onnx_outputs(path: Path, tensor: str, x: np.ndarray) -> np.ndarray:
-    """onnxruntime's value of `tensor` for inputs x in the file's own layout."""
+def onnx_outputs(path: Path, tensor: str, x: np.ndarray, raw: bytes | None = None) -> np.ndarray:
+    """onnxruntime's value of `tensor` for inputs x in the file's own layout (raw: the file's bytes as the
+    importer read them, else the file is read)."""
     import onnx
     import onnxruntime
 
-    model = onnx.load(str(path))
+    model = onnx.load_model_from_string(raw) if raw is not None else onnx.load(str(path))
     if tensor not in {o.name for o in model.graph.output}:
         model.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -50,7 +51,7 @@ def keras_outputs(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 def agreement(path: Path | None, graph: Graph, lowered: Lowered, x_framework: np.ndarray, ours: np.ndarray,
-              estimator: Any = None) -> str:
+              estimator: Any = None, raw: bytes | None = None) -> str:
     """One line: the largest |difference| between the float network and its framework on x."""
     what = "outputs"
     # the samples as the framework takes them: (N, 8, 8, 1) images for a 64-input MLP, (N, 8, 8) for (8, 8, 1)
@@ -65,7 +66,8 @@ def agreement(path: Path | None, graph: Graph, lowered: Lowered, x_framework: np
         elif path is not None and path.suffix.lower() == ".onnx":
             if importlib.util.find_spec("onnxruntime") is None:
                 return "agreement with the framework: not measured (pip install 'nnmodel[onnx]' adds onnxruntime)"
-            theirs, source, what = onnx_outputs(path, lowered.output_tensor, x_framework), "onnxruntime", "logits"
+            theirs = onnx_outputs(path, lowered.output_tensor, x_framework, raw)
+            source, what = "onnxruntime", "logits"
         elif path is not None and path.suffix.lower() in (".keras", ".h5", ".hdf5"):
             if importlib.util.find_spec("keras") is None:
                 return "agreement with the framework: not measured (pip install keras and a backend, e.g. jax)"

@@ -6,6 +6,7 @@ logistic output z becomes two logits (0, z): the same argmax.
 """
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 from typing import Any
@@ -49,18 +50,18 @@ def graph_of(est: Any, source: str) -> Graph:
     return Graph(nodes, weights, "x", (int(est.coefs_[0].shape[0]),), "NCHW", source, labels, notes)
 
 
-def load_estimator(path: Path) -> Any:
-    """A pickled (or joblib-dumped) estimator. Unpickling runs code from the file: only files you trust."""
+def load_estimator(path: Path, raw: bytes) -> Any:
+    """A pickled (or joblib-dumped) estimator from `raw`, the bytes of `path` (read once by the caller).
+    Unpickling runs code from the file: only files you trust."""
     try:
         import joblib
 
-        return joblib.load(path)
+        return joblib.load(io.BytesIO(raw))
     except ImportError:
         pass
     except Exception as exc:
         raise NNModelError(f"{path}: cannot unpickle ({type(exc).__name__}: {str(exc)[:120]})") from None
     try:
-        with open(path, "rb") as f:
-            return pickle.load(f)
+        return pickle.loads(raw)
     except Exception as exc:
         raise NNModelError(f"{path}: cannot unpickle ({type(exc).__name__}: {str(exc)[:120]})") from None

@@ -66,7 +66,7 @@ def test_bench_prints_key_value_unit_and_writes_json(rnn_file: Path, tmp_path: P
                                                         "instructions_per_inference_worst",
                                                         "instructions_per_mac_worst")}
     rv32_keys |= {f"rv32imc.small_rnn.{k}" for k in ("inference_ram_bytes", "stack_bytes", "static_ram_bytes",
-                                                     "flash_bytes")}
+                                                     "flash_bytes", "flash_code_bytes", "flash_total_bytes")}
     assert {k for k in keys if k.startswith("rv32")} == (set() if rv32.missing_tools() else rv32_keys)
     results = json.loads(out.read_text())
     assert results.pop("models") == {"small_rnn": {"file": rnn_file.name, "sha256": file_digest(rnn_file)}}

@@ -100,3 +100,15 @@ def test_bench_train_reruns_the_recorded_command(tmp_path: Path, mnist_dir: Path
     assert proc.returncode == 0, proc.stderr
     line = next(x for x in proc.stdout.splitlines() if x.startswith("train.tiny.seconds = "))
     assert float(line.split(" = ")[1].split()[0]) > 0
+
+
+def test_info_notes_a_final_fit_only_when_validation_is_missing(tmp_path: Path, capsys) -> None:
+    """A split run trained on a folder without the test files has val_* but test_int None: it is no final fit."""
+    model = small_mlp()
+    model.provenance["accuracy"] = {"val_float": 0.987, "val_int": 0.989, "test_int": None}
+    assert main(["info", str(save(model, tmp_path / "split.nnm"))]) == 0
+    text = capsys.readouterr().out
+    assert "val_int 98.90%" in text and "final fit" not in text
+    model.provenance["accuracy"] = {"val_float": None, "val_int": None, "test_int": 0.98}
+    assert main(["info", str(save(model, tmp_path / "full.nnm"))]) == 0
+    assert "test_int 98.00% (no validation split: final fit" in capsys.readouterr().out

@@ -75,7 +75,9 @@ def describe(model: Model) -> list[str]:
     acc = model.provenance.get("accuracy")
     if acc and isinstance(acc, dict):  # provenance is free-form JSON: show only what has the trainer's shape
         shown = {k: v for k, v in acc.items() if v is not None}  # val_* are None after a final fit
-        note = "" if len(shown) == len(acc) else " (no validation split: final fit on all training digits)"
+        # A final fit has no val_*; a split run on a folder without the test files only lacks test_int.
+        final_fit = "val_int" in acc and acc["val_int"] is None
+        note = " (no validation split: final fit on all training digits)" if final_fit else ""
         lines.append("accuracy at export: " + ", ".join(f"{k} {v:.2%}" if isinstance(v, float) else f"{k} {v}"
                                                         for k, v in shown.items()) + note)
     for key in ("rmse", "mae"):

@@ -34,6 +34,27 @@ static inline __m256i nnrt_x86_sum8(const __m256i v[8])
     return _mm256_add_epi32(_mm256_permute2x128_si256(ab, cd, 0x20), _mm256_permute2x128_si256(ab, cd, 0x31));
 }
 
+/* acc[0..7] += the lane sums of s[0..7]. */
+static inline void nnrt_x86_add8(int32_t *acc, const __m256i s[8])
+{
+    _mm256_storeu_si256((__m256i *)(void *)acc,
+                        _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)acc), nnrt_x86_sum8(s)));
+}
+
+/* The outputs j..n_out-1 past the last group of eight, one at a time. */
+static inline void nnrt_x86_rest(int32_t *acc, nnrt_wptr_t w, uint16_t j, uint16_t n_out, uint32_t stride,
+                                 const uint8_t *x, uint16_t n, uint8_t sx)
+{
+    uint16_t i;
+    for (; j < n_out; j++, w += stride) {
+        int32_t sum = 0;
+        for (i = 0; i < n; i++) {
+            sum += (int8_t)w[i] * (sx ? (int32_t)(int8_t)x[i] : (int32_t)x[i]);
+        }
+        acc[j] += sum;
+    }
+}
+
 /* acc[j] += sum_i w[j*stride + i] * x[i] for n >= 16 inputs, uint8 (sx = 0) or int8 (sx = 1). */
 NNRT_X86_FN void nnrt_mac_x86(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint32_t stride, const uint8_t *x,
                                 uint16_t n, uint8_t sx)
@@ -69,17 +90,9 @@ NNRT_X86_FN void nnrt_mac_x86(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, uint3
             }
             s[k] = sum;
         }
-        _mm256_storeu_si256((__m256i *)(void *)(acc + j),
-                            _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(acc + j)),
-                                             nnrt_x86_sum8(s)));
+        nnrt_x86_add8(acc + j, s);
     }
-    for (; j < n_out; j++, w += stride) {
-        int32_t sum = 0;
-        for (i = 0; i < n; i++) {
-            sum += (int8_t)w[i] * (sx ? (int32_t)(int8_t)x[i] : (int32_t)x[i]);
-        }
-        acc[j] += sum;
-    }
+    nnrt_x86_rest(acc, w, j, n_out, stride, x, n, sx);
 }
 
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BW__)
@@ -125,17 +138,9 @@ NNRT_X86_FN void nnrt_mac_vnni_u8(int32_t *acc, nnrt_wptr_t w, uint16_t n_out, u
                 s[k] = sum;
             }
         }
-        _mm256_storeu_si256((__m256i *)(void *)(acc + j),
-                            _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(acc + j)),
-                                             nnrt_x86_sum8(s)));
+        nnrt_x86_add8(acc + j, s);
     }
-    for (; j < n_out; j++, w += stride) {
-        int32_t sum = 0;
-        for (i = 0; i < n; i++) {
-            sum += (int8_t)w[i] * (int32_t)x[i];
-        }
-        acc[j] += sum;
-    }
+    nnrt_x86_rest(acc, w, j, n_out, stride, x, n, 0u);
 }
 #endif
 

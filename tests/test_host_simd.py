@@ -21,7 +21,7 @@ from nnmodel.quant import INPUT_MAX
 PATHS = {"vnni": ["-O3", "-march=native"], "avx2": ["-O3", "-mavx2", "-mno-avx512f"],
          "portable": ["-O3", "-march=native", "-DNNRT_PORTABLE"]}
 NEEDS = {"vnni": ("avx512_vnni", "avx512bw", "avx512vl"), "avx2": ("avx2",), "portable": ()}
-N_RANDOM = 40
+N_RANDOM = 20
 WIDE_INPUTS = (16, 17, 28, 31, 32, 33, 47, 64, 100, 784, 1023, 1024, 1025, 1100)
 
 

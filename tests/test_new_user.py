@@ -63,9 +63,10 @@ def bare_pio(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
                PLATFORMIO_DISABLE_UPGRADE_CHECK="true")
     subprocess.run([str(py), str(REPO / "platformio" / "setup_offline.py")], env=env, check=True,
                    capture_output=True)
-    probe = subprocess.run([str(py), "-c", "import nnmodel"], capture_output=True)
+    # outside the checkout: `python -c` puts the working directory first on sys.path
+    probe = subprocess.run([str(py), "-c", "import nnmodel"], capture_output=True, cwd=root, env=env)
     assert probe.returncode != 0, "the bare PlatformIO's Python must not have nnmodel"
-    probe = subprocess.run([str(py), "-c", "import numpy"], capture_output=True)
+    probe = subprocess.run([str(py), "-c", "import numpy"], capture_output=True, cwd=root, env=env)
     assert probe.returncode != 0, "nor numpy: the hook installs it"
     return py, env
 

@@ -166,13 +166,19 @@ static void stream_row(uint16_t k, uint16_t r, uint8_t *row)
     nnsim_in_read(row, NNMODEL_INPUT_COLS);
 }
 
+/* The stream's sample count; out of line so that its header buffer is not on the stack while a
+ * model runs (a model may use all but a few bytes of the 512). */
+static __attribute__((noinline)) uint16_t read_count(void)
+{
+    uint8_t header[12];
+    nnsim_in_read(header, sizeof header);
+    return (uint16_t)(header[4] | header[5] << 8);
+}
+
 int main(void)
 {
-    uint8_t header[12], skip[4u * NNMODEL_NUM_CLASSES];
     uint32_t cycles;
-    uint16_t count, k;
-    nnsim_in_read(header, sizeof header);
-    count = (uint16_t)(header[4] | header[5] << 8);
+    uint16_t count = read_count(), k, j;
     if (nnmodel_check() != NNRT_OK) {
         return 3;
     }
@@ -183,7 +189,9 @@ int main(void)
         nnsim_puts_P(PSTR("cycles "));
         nnsim_putu32(cycles);
         nnsim_putc('\n');
-        nnsim_in_read(skip, sizeof skip);
+        for (j = 0; j < 4u * NNMODEL_NUM_CLASSES; j++) { /* the reference logits: not needed here */
+            (void)nnsim_in_byte();
+        }
     }
     return 0;
 }

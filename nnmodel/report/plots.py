@@ -458,12 +458,17 @@ def _output_axes(fig: Figure, plot: Plot, k: int, outputs: int) -> Axes:
                          0.8 / cols, 0.7 * top / rows))
 
 
+def _each_output(fig: Any, plot: Plot, ev: Regression) -> list[tuple[int, str, str, Any]]:
+    """(index, name, unit, its axes) for every output of a regression, one panel each."""
+    units = ev.units or [""] * len(ev.names)
+    return [(k, name, unit, _output_axes(fig, plot, k, len(ev.names)))
+            for k, (name, unit) in enumerate(zip(ev.names, units))]
+
+
 def predicted_vs_true(plot: Plot, ev: Regression, title: str) -> bytes:
     fig = new_figure(plot.width, plot.height)
     fig.suptitle(title, fontsize=10)
-    units = ev.units or [""] * len(ev.names)
-    for k, (name, unit) in enumerate(zip(ev.names, units)):
-        ax = _output_axes(fig, plot, k, len(ev.names))
+    for k, name, unit, ax in _each_output(fig, plot, ev):
         truth, pred = ev.truth[:, k], ev.predictions[:, k]
         ax.scatter(truth, pred, s=6, alpha=0.5, color="#4878a8", linewidths=0)
         lo, hi = float(min(truth.min(), pred.min())), float(max(truth.max(), pred.max()))
@@ -480,9 +485,7 @@ def predicted_vs_true(plot: Plot, ev: Regression, title: str) -> bytes:
 def residuals(plot: Plot, ev: Regression, title: str) -> bytes:
     fig = new_figure(plot.width, plot.height)
     fig.suptitle(title, fontsize=10)
-    units = ev.units or [""] * len(ev.names)
-    for k, (name, unit) in enumerate(zip(ev.names, units)):
-        ax = _output_axes(fig, plot, k, len(ev.names))
+    for k, name, unit, ax in _each_output(fig, plot, ev):
         res = ev.predictions[:, k] - ev.truth[:, k]
         ax.hist(res, bins=40, color="#4878a8", edgecolor="white", linewidth=0.5)
         ax.axvline(0.0, color="#c04040", linestyle="--", linewidth=1)

@@ -21,6 +21,7 @@ from .. import ops
 from ..model import InputSpec, Model
 from ..ops.activation import HARDTANH_SCALE, lut_out_scale
 from ..ops.base import TrainStep
+from ..ops.gates import Q7
 from ..quant import INPUT_MAX, weight_qmax
 from ..quantize import FloatLayer, quantize_model
 from .arch import Arch, LayerSpec
@@ -67,17 +68,25 @@ class Network:
                 scales.append(lut_out_scale(spec.lut_function, LUT_IN_SCALE))
             elif spec.activation == "relu":
                 scales.append(4.0 / 127.0)  # placeholder until calibration
+            elif spec.activation == "gates":
+                scales.append(Q7)  # a gru/lstm state is Q7 (docs/recurrent.md)
             else:
                 scales.append(0.0)
         spec_in = input_spec or InputSpec()
-        if input_spec is None and arch.family == "cnn":
-            h, w, _ = arch.layers[0].in_shape
-            spec_in = InputSpec(rows=h, cols=w)
+        front = arch.image_front
+        if input_spec is None and front is not None:
+            spec_in = InputSpec(rows=front[0], cols=front[1])
         return cls(arch, params, scales, spec_in, input_mean, input_std, weight_bits=weight_bits)
 
     @property
     def regression(self) -> bool:
         return self.target_mean is not None
+
+    @property
+    def first_weighted(self) -> int:
+        """The layer that reads standardized inputs and into which export folds the standardization: the
+        first with weights (max pools before it commute with a per-channel (x - mean) / std, std > 0)."""
+        return next(i for i, spec in enumerate(self.arch.layers) if _op(spec).has_weights)
 
     # ------------------------------------------------------------------------------ learned weight ranges
     # Export scales a tensor by max|W| / qmax, so one outlier weight coarsens the grid for all (int4 has
@@ -146,9 +155,9 @@ class Network:
     def float_layers(self, final: bool = False) -> list[FloatLayer]:
         """The layers as exported; `final` also folds a regression's target statistics into the last."""
         out = []
-        last = len(self.arch.layers) - 1
+        last, first = len(self.arch.layers) - 1, self.first_weighted
         for i, (spec, p) in enumerate(zip(self.arch.layers, self.params)):
-            p = self._folded_first() if i == 0 else self._exported(i)
+            p = self._folded_first(i) if i == first else self._exported(i)
             if i == last and final and self.target_mean is not None and self.target_std is not None:
                 p["w"] = p["w"] * self.target_std[:, None]
                 p["b"] = p["b"] * self.target_std + self.target_mean
@@ -159,15 +168,17 @@ class Network:
                                   name=f"{spec.kind}{i}", extra=extra))
         return out
 
-    def _folded_first(self) -> dict[str, np.ndarray]:
-        """First-layer parameters for raw 0..1 pixels: W x_std + b = (W/std) x + (b - mean/std · W·1)."""
-        p = self._exported(0)
-        key = "w_ih" if "w_ih" in p else "w"
+    def _folded_first(self, i: int) -> dict[str, np.ndarray]:
+        """First weighted layer's parameters for raw 0..1 pixels: W x_std + b = (W/std) x + (b - mean/std · W·1).
+        The input weights are w (dense, conv), w_ih (rnn) or w_x (gru, lstm); a GRU's input bias is b_x."""
+        p = self._exported(i)
+        key = next(k for k in ("w_ih", "w_x", "w") if k in p)
+        bias = "b_x" if "b_x" in p else "b"
         p[key] = p[key] / self.input_std
         if np.ndim(self.input_mean):  # per input element, along the weight's last axis
-            p["b"] = p["b"] - (p[key] * self.input_mean).reshape(len(p[key]), -1).sum(axis=1)
+            p[bias] = p[bias] - (p[key] * self.input_mean).reshape(len(p[key]), -1).sum(axis=1)
         else:
-            p["b"] = p["b"] - self.input_mean * p[key].reshape(len(p[key]), -1).sum(axis=1)
+            p[bias] = p[bias] - self.input_mean * p[key].reshape(len(p[key]), -1).sum(axis=1)
         return p
 
     def _exported(self, i: int) -> dict[str, np.ndarray]:
@@ -200,6 +211,7 @@ class Network:
         vec = x.reshape((len(x),) + ops.input_shape(spec_in.rows, spec_in.cols, form, spec_in.channels))
         scale, in_max = spec_in.scale, INPUT_MAX
         cache = Cache()
+        first = self.first_weighted
         for i, spec in enumerate(self.arch.layers):
             op = _op(spec)
             shape = vec.shape
@@ -212,7 +224,7 @@ class Network:
                     vec = np.rint(vec)  # the integer path needs integer inputs
                 drop = keep / (1.0 - dropout)
             weight = self._weight(i) if q is None and "w" in self.params[i] else None
-            step = TrainStep(i == 0, self.input_mean, self.input_std, self.leak, weight)
+            step = TrainStep(i == first, self.input_mean, self.input_std, self.leak, weight)
             out = op.train_forward(spec, self.params[i], vec, scale, in_max, None if q is None else q.layers[i], step)
             out.entry.update(drop=drop, adapt=(form, op.in_form, shape))
             cache.per_layer.append(out.entry)
@@ -230,9 +242,10 @@ class Network:
         """Gradients of the loss for every parameter, given dLoss/dlogits (as returned by forward)."""
         grads: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         d = d_logits * cache.per_layer[-1].get("rescale", 1.0)
+        first = self.first_weighted  # nothing below it to train
         for i in range(len(self.arch.layers) - 1, -1, -1):
             spec, entry = self.arch.layers[i], cache.per_layer[i]
-            g, d_in = _op(spec).train_backward(spec, entry, d, i > 0)
+            g, d_in = _op(spec).train_backward(spec, entry, d, i > first)
             grads[i].update(g)
             if d_in is None:
                 break

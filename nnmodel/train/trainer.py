@@ -252,7 +252,10 @@ def train(arch: Arch, images: np.ndarray, labels: np.ndarray, cfg: TrainConfig,
         form = ops.get(arch.layers[0].kind)
         assert form is not None
         spec = template.input_spec
-        width = ops.input_shape(spec.rows, spec.cols, form.in_form, spec.channels)[-1]
+        first = template.first_weighted
+        # The first weighted layer's input axis: after a pool front a step's W'·C values (per channel, tiled)
+        width = (arch.layers[first].n_in if first else
+                 ops.input_shape(spec.rows, spec.cols, form.in_form, spec.channels)[-1])
         template.input_mean, template.input_std = standardization(spec, x_tr, width)
     if regress:
         template.target_mean = y_tr.mean(axis=0)

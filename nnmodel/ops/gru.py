@@ -17,6 +17,7 @@ import numpy as np
 from .activation import Activation
 from .base import Shape, TrainOut, TrainStep
 from .dense import imatmul
+from .gate_train import init_gated, int_gate, sigmoid
 from .gated import STATE_ACTIVATION, GatedOp, fold_zero
 from .gates import PRE_MAX, Q7, gru_update, qmul
 from .weighted import Lowering, abs_row_sums, quantize_bias
@@ -163,18 +164,86 @@ class GRUOp(GatedOp):
 
     # ------------------------------------------------------------------------------ training
     def init_params(self, spec: Any, rng: np.random.Generator, init_ih: float) -> dict[str, np.ndarray]:
-        raise self.train_unsupported()
+        w_x, w_h = init_gated(spec, rng, init_ih, 3)
+        return {"w_x": w_x, "w_h": w_h, "b_x": np.zeros(3 * spec.n_out), "b_h": np.zeros(3 * spec.n_out)}
 
     def float_extra(self, spec: Any, weight_bits: int) -> dict[str, Any]:
-        raise self.train_unsupported()
+        return {"reset_after": True}  # the trainer's GRU is PyTorch's form
 
     def train_forward(self, spec: Any, params: dict[str, np.ndarray], x: np.ndarray, in_scale: float,
                       in_max: int, q: GRU | None, step: TrainStep) -> TrainOut:
-        raise self.train_unsupported()
+        """Float (q None) or the exact integer steps of `forward` (q); each step keeps its input, the
+        old state, the gates (real: code/128 in QAT), b_hn + W_hn·h and the gates' derivatives."""
+        n, steps, _ = x.shape
+        u = spec.n_out
+        if q is None:
+            w_x, w_h, s_in = params["w_x"], params["w_h"], in_scale
+        else:
+            if not q.reset_after:
+                raise ValueError("QAT trains the reset_after GRU its float layers export")
+            acc = self.rows(q.acc_scale, u)
+            w_x, w_h, s_in = q.w_x_q * (acc / q.in_scale)[:, None], q.w_h_q * (acc / Q7)[:, None], q.in_scale
+            mult, shift = self.requant_rows(q)
+            wx_int, wh_int = q.w_x_q.astype(np.float64).T, q.w_h_q.astype(np.float64).T
+            b_x, b_h = q.b_x_q.astype(np.int64), q.b_h_q.astype(np.int64)
+        h = np.zeros((n, u))  # real (float), or the int8 codes (QAT)
+        keys = ("x", "h", "r", "z", "n", "hn", "dr", "dz", "dn")
+        entry: dict[str, Any] = {k: [] for k in keys}
+        states = []
+        for t in range(steps):
+            x_real = step.standardize(x[:, t, :] * s_in)
+            if q is None:
+                ax = x_real @ w_x.T + params["b_x"]
+                ah = h @ w_h.T + params["b_h"]
+                r = sigmoid(ax[:, :u] + ah[:, :u])
+                z = sigmoid(ax[:, u:2 * u] + ah[:, u:2 * u])
+                hn = ah[:, 2 * u:]
+                n_gate = np.tanh(ax[:, 2 * u:] + r * hn)
+                h_prev, h = h, (1.0 - z) * n_gate + z * h
+                dr, dz, dn = r * (1.0 - r), z * (1.0 - z), 1.0 - n_gate * n_gate
+            else:
+                a = b_x + np.rint(x[:, t, :] @ wx_int).astype(np.int64)
+                hh = np.rint(h @ wh_int).astype(np.int64)
+                r_q, dr = int_gate(a[:, :u] + hh[:, :u], mult[:u], shift[:u], True)
+                z_q, dz = int_gate(a[:, u:2 * u] + hh[:, u:2 * u], mult[u:2 * u], shift[u:2 * u], True)
+                hn_acc = b_h + hh[:, 2 * u:]
+                n_q, dn = int_gate(a[:, 2 * u:] + qmul(r_q, hn_acc), mult[2 * u:], shift[2 * u:], False)
+                h_prev = h * Q7
+                h = gru_update(z_q, h.astype(np.int64), n_q).astype(np.float64)
+                r, z, n_gate, hn = r_q * Q7, z_q * Q7, n_q * Q7, hn_acc * acc[2 * u:]
+            for k, v in zip(keys, (x_real, h_prev, r, z, n_gate, hn, dr, dz, dn)):
+                entry[k].append(v)
+            states.append(h)
+        entry.update(w_x=w_x, w_h=w_h)
+        if q is None:
+            return TrainOut(np.stack(states, axis=1), 1.0, in_max, entry)
+        return TrainOut(np.stack(states, axis=1), Q7, PRE_MAX, entry)
 
     def train_backward(self, spec: Any, entry: dict, d: np.ndarray,
                        input_grad: bool) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-        raise self.train_unsupported()
+        """Backprop through time of h' = (1 − z)·n + z·h, n = tanh(a_n + r·(W_hn·h + b_hn)); d: dLoss/dh
+        of every step [N, T, U]. The weight gradients are one product over all steps."""
+        steps = len(entry["x"])
+        w_x, w_h = entry["w_x"], entry["w_h"]
+        rec = np.zeros_like(entry["h"][0])
+        d_ax: list[np.ndarray] = [np.zeros(0)] * steps  # dLoss/d(W_x·x + b_x), [N, 3U] per step
+        d_ah: list[np.ndarray] = [np.zeros(0)] * steps  # dLoss/d(W_h·h + b_h)
+        d_in = np.zeros(d.shape[:2] + (w_x.shape[1],)) if input_grad else None
+        for t in range(steps - 1, -1, -1):
+            h_prev, r, z, n_gate, hn = (entry[k][t] for k in ("h", "r", "z", "n", "hn"))
+            dh = d[:, t] + rec
+            d_an = dh * (1.0 - z) * entry["dn"][t]
+            d_az = dh * (h_prev - n_gate) * entry["dz"][t]
+            d_ar = d_an * hn * entry["dr"][t]
+            d_ax[t] = np.hstack([d_ar, d_az, d_an])
+            d_ah[t] = np.hstack([d_ar, d_az, d_an * r])
+            rec = dh * z + d_ah[t] @ w_h
+            if d_in is not None:
+                d_in[:, t] = d_ax[t] @ w_x
+        dax, dah = np.concatenate(d_ax), np.concatenate(d_ah)
+        grads = {"w_x": dax.T @ np.concatenate(entry["x"]), "w_h": dah.T @ np.concatenate(entry["h"]),
+                 "b_x": dax.sum(axis=0), "b_h": dah.sum(axis=0)}
+        return grads, d_in
 
     # ------------------------------------------------------------------------------ payload layout
     def lay_out(self, layer: GRU) -> tuple[Any, list[tuple[str, bytes]]]:

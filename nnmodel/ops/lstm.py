@@ -16,8 +16,9 @@ import numpy as np
 from .activation import Activation
 from .base import Shape, TrainOut, TrainStep
 from .dense import imatmul
+from .gate_train import init_gated, int_gate, sigmoid
 from .gated import STATE_ACTIVATION, GatedOp, fold_zero
-from .gates import Q7, lstm_cell, lstm_output
+from .gates import CELL_MAX, CELL_SCALE, PRE_MAX, Q7, TANH_PRE_SCALE, cell_pre, lstm_cell, lstm_output, qmul, tanh_q7
 from .weighted import Lowering, quantize_bias
 
 
@@ -130,18 +131,89 @@ class LSTMOp(GatedOp):
 
     # ------------------------------------------------------------------------------ training
     def init_params(self, spec: Any, rng: np.random.Generator, init_ih: float) -> dict[str, np.ndarray]:
-        raise self.train_unsupported()
+        w_x, w_h = init_gated(spec, rng, init_ih, 4)
+        b = np.zeros(4 * spec.n_out)
+        b[spec.n_out:2 * spec.n_out] = 1.0  # forget gate open at the start (Keras' unit_forget_bias)
+        return {"w_x": w_x, "w_h": w_h, "b": b}
 
     def float_extra(self, spec: Any, weight_bits: int) -> dict[str, Any]:
-        raise self.train_unsupported()
+        return {}
 
     def train_forward(self, spec: Any, params: dict[str, np.ndarray], x: np.ndarray, in_scale: float,
                       in_max: int, q: LSTM | None, step: TrainStep) -> TrainOut:
-        raise self.train_unsupported()
+        """Float (q None) or the exact integer steps of `forward` (q); each step keeps its input, the
+        old state and cell, the gates and tanh(c') (real), their derivatives and the cell clamp's mask."""
+        n, steps, _ = x.shape
+        u = spec.n_out
+        if q is None:
+            w_x, w_h, s_in = params["w_x"], params["w_h"], in_scale
+        else:
+            acc = self.rows(q.acc_scale, u)[:, None]
+            w_x, w_h, s_in = q.w_x_q * (acc / q.in_scale), q.w_h_q * (acc / Q7), q.in_scale
+            mult, shift = self.requant_rows(q)
+            w_int = np.hstack([q.w_x_q, q.w_h_q]).astype(np.float64).T
+            b_q = q.b_q.astype(np.int64)
+        h = np.zeros((n, u))  # real, or the int8 codes (QAT)
+        c = np.zeros((n, u))  # real, or the Q12 codes
+        keys = ("x", "h", "c", "i", "f", "g", "o", "tc", "di", "df", "dg", "do", "dtc", "keep")
+        entry: dict[str, Any] = {k: [] for k in keys}
+        states = []
+        for t in range(steps):
+            x_real = step.standardize(x[:, t, :] * s_in)
+            if q is None:
+                a = x_real @ w_x.T + h @ w_h.T + params["b"]
+                i, f, o = (sigmoid(a[:, k * u:(k + 1) * u]) for k in (0, 1, 3))
+                g = np.tanh(a[:, 2 * u:3 * u])
+                c_prev, c = c, f * c + i * g
+                tc = np.tanh(c)
+                h_prev, h = h, o * tc
+                di, df, dg, do, dtc = i * (1 - i), f * (1 - f), 1 - g * g, o * (1 - o), 1 - tc * tc
+                keep = np.ones_like(c)
+            else:
+                a_q = b_q + np.rint(np.hstack([x[:, t, :], h]) @ w_int).astype(np.int64)
+                (i_q, di), (f_q, df), (g_q, dg), (o_q, do) = (
+                    int_gate(a_q[:, k * u:(k + 1) * u], mult[k * u:(k + 1) * u], shift[k * u:(k + 1) * u], k != 2)
+                    for k in range(4))
+                c_q = c.astype(np.int64)
+                c_new = lstm_cell(f_q, i_q, g_q, c_q)
+                keep = np.abs(qmul(f_q, c_q) + ((i_q * g_q + 2) >> 2)) <= CELL_MAX  # where the ±32767 clamp passes
+                tc_pre = cell_pre(c_new)
+                tc_real = np.tanh(tc_pre * TANH_PRE_SCALE)
+                dtc = (1.0 - tc_real * tc_real) * (np.abs((c_new + 64) >> 7) <= PRE_MAX)
+                c_prev, h_prev = c * CELL_SCALE, h * Q7
+                i, f, g, o, tc = i_q * Q7, f_q * Q7, g_q * Q7, o_q * Q7, tanh_q7(tc_pre) * Q7
+                c, h = c_new.astype(np.float64), lstm_output(o_q, c_new).astype(np.float64)
+            for k, v in zip(keys, (x_real, h_prev, c_prev, i, f, g, o, tc, di, df, dg, do, dtc, keep)):
+                entry[k].append(v)
+            states.append(h)
+        entry.update(w_x=w_x, w_h=w_h)
+        if q is None:
+            return TrainOut(np.stack(states, axis=1), 1.0, in_max, entry)
+        return TrainOut(np.stack(states, axis=1), Q7, PRE_MAX, entry)
 
     def train_backward(self, spec: Any, entry: dict, d: np.ndarray,
                        input_grad: bool) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-        raise self.train_unsupported()
+        """Backprop through time of c' = f·c + i·g, h' = o·tanh(c'); d: dLoss/dh of every step [N, T, U]."""
+        steps = len(entry["x"])
+        w_x, w_h = entry["w_x"], entry["w_h"]
+        rec_h = np.zeros_like(entry["h"][0])
+        rec_c = np.zeros_like(rec_h)
+        d_a: list[np.ndarray] = [np.zeros(0)] * steps  # dLoss/d(W_x·x + W_h·h + b), [N, 4U] per step
+        d_in = np.zeros(d.shape[:2] + (w_x.shape[1],)) if input_grad else None
+        for t in range(steps - 1, -1, -1):
+            c_prev, i, f, g, o, tc = (entry[k][t] for k in ("c", "i", "f", "g", "o", "tc"))
+            dh = d[:, t] + rec_h
+            dc = (rec_c + dh * o * entry["dtc"][t]) * entry["keep"][t]
+            d_a[t] = np.hstack([dc * g * entry["di"][t], dc * c_prev * entry["df"][t], dc * i * entry["dg"][t],
+                                dh * tc * entry["do"][t]])
+            rec_c = dc * f
+            rec_h = d_a[t] @ w_h
+            if d_in is not None:
+                d_in[:, t] = d_a[t] @ w_x
+        da = np.concatenate(d_a)
+        grads = {"w_x": da.T @ np.concatenate(entry["x"]), "w_h": da.T @ np.concatenate(entry["h"]),
+                 "b": da.sum(axis=0)}
+        return grads, d_in
 
     # ------------------------------------------------------------------------------ payload layout
     def lay_out(self, layer: LSTM) -> tuple[Any, list[tuple[str, bytes]]]:

@@ -132,6 +132,24 @@ def test_train_sequences_and_images(tmp_path: Path) -> None:
     assert nnmodel("verify", str(cnn), "--data", str(DATA / "digits.npz")).stdout.startswith("1797/1797")
 
 
+@pytest.mark.parametrize("arch, data", [("gru:3-8-5", "gestures.npz"), ("lstm:3-6-5", "gestures.npz"),
+                                        ("gru:8x8-p2-6-10", "digits.npz")])
+def test_train_gated_recurrences_on_data_files(tmp_path: Path, arch: str, data: str) -> None:
+    """A GRU or LSTM on sequences, and a GRU reading the rows of a max-pooled image (standardized per
+    channel behind the pool): eval --held-out measures the model on the rows the trainer held out and
+    gets the test accuracy the trainer printed (three epochs: the pipeline, not the accuracy)."""
+    out = tmp_path / "g.nnm"
+    done = nnmodel("train", "--arch", arch, "--data", str(DATA / data), "--epochs", "3", "--lr", "0.01",
+                   "--out", str(out), "--quiet").stdout
+    printed = re.search(r"test ([\d.]+)% int", done)
+    model = load(out)
+    assert [layer.kind for layer in model.layers][-2:] == [arch.split(":")[0], "dense"]
+    ev = nnmodel("eval", str(out), "--data", str(DATA / data), "--held-out").stdout
+    measured = re.search(r"^accuracy: ([\d.]+)% \((\d+)/(\d+)\)$", ev, re.M)
+    assert printed and measured and measured[1] == printed[1], (done, ev)
+    assert int(measured[3]) == round(0.2 * len(load_eval(model, str(DATA / data))))  # the --test-split rows
+
+
 def test_shipped_example_retrains_byte_for_byte(tmp_path: Path) -> None:
     """The command in the model's provenance gives the same model (only its time differs)."""
     model = load(MODELS / "breast_cancer_mlp.nnm")

@@ -50,6 +50,13 @@ def random_images(n: int, seed: int = 0) -> np.ndarray:
     ("cnn-hardtanh:16x12-c4k5-p2-20-10", [("conv2d", 192, 12 * 8 * 4, "hardtanh"),
                                           ("maxpool2d", 12 * 8 * 4, 6 * 4 * 4, "none"),
                                           ("dense", 96, 20, "relu"), ("dense", 20, 10, "none")]),
+    ("gru:14-6-10", [("gru", 14, 6, "gates"), ("dense", 6, 10, "none")]),
+    ("lstm:3-16-8/12-5", [("lstm", 3, 16, "gates"), ("lstm", 16, 8, "gates"), ("dense", 8, 12, "relu"),
+                          ("dense", 12, 5, "none")]),
+    ("gru:28x28-p2-6-10", [("maxpool2d", 784, 196, "none"), ("gru", 14, 6, "gates"), ("dense", 6, 10, "none")]),
+    ("lstm:28x28x2-p2-p3-5-4", [("maxpool2d", 1568, 392, "none"), ("maxpool2d", 392, 32, "none"),
+                                ("lstm", 8, 5, "gates"), ("dense", 5, 4, "none")]),
+    ("rnn:28x28-p4-7-10", [("maxpool2d", 784, 49, "none"), ("rnn", 7, 7, "hardtanh"), ("dense", 7, 10, "none")]),
 ])
 def test_parse_arch(text: str, kinds: list[tuple]) -> None:
     arch = parse_arch(text)
@@ -65,7 +72,10 @@ def test_parse_cnn_shapes() -> None:
 @pytest.mark.parametrize("text", ["cnn:784-10", "mlp:784", "mlp:784-x-10", "rnn:28-10", "mlp-selu:784-10",
                                   "rnn:28-0-10", "mlp784-10", "cnn:28x28-p2-10", "cnn:28x28-c6", "cnn:28x28-c6-10-p2",
                                   "cnn:28x28-c6-px-10", "cnn:4x4-c6-p3-10", "cnn:28x28-c0-10", "cnn:28x28-c6-p1-10",
-                                  "cnn-tanh:28x28-c6-10", "cnn:28x28-10", "cnn:28x28-c6-p2-"])
+                                  "cnn-tanh:28x28-c6-10", "cnn:28x28-10", "cnn:28x28-c6-p2-", "gru-tanh:28-6-10",
+                                  "lstm-relu:28-6-10", "gru:28-10", "gru:28x28-6-10", "gru:28x28-p1-6-10",
+                                  "gru:28x28-p2-6-p2-10", "gru:4x4-p5-6-10", "lstm:0x28-p2-6-10", "gru:28x28-p2-10",
+                                  "gru:28x28-c6-p2-10"])
 def test_parse_arch_rejects(text: str) -> None:
     with pytest.raises(NNModelError, match="--arch") as err:
         parse_arch(text)
@@ -75,10 +85,11 @@ def test_parse_arch_rejects(text: str) -> None:
 # ------------------------------------------------------------------------------------- gradients
 @pytest.mark.parametrize("text", ["mlp:784-16-10", "mlp-hardtanh:784-12-9-10", "rnn:28-5-8-10",
                                   "rnn-tanh:28-4-6-10", "rnn:28-5/7-10", "cnn:28x28-c3-p3-c4-p2-7-10",
-                                  "cnn-hardtanh:28x28-c2k4-p5-10"])
+                                  "cnn-hardtanh:28x28-c2k4-p5-10", "gru:28-4-5-10", "lstm:28-3-4-10",
+                                  "gru:28x28-p2-4/6-10", "lstm:28x28-p3-5-10"])
 def test_gradients_match_finite_differences(text: str) -> None:
-    """Float backprop (dense, BPTT through the whole stacked RNN, conv and max pool, the ragged edge of
-    a floor pool included) against central differences."""
+    """Float backprop (dense, BPTT through the whole stacked RNN, GRU and LSTM, conv and max pool, the
+    ragged edge of a floor pool included) against central differences."""
     net = Network.create(parse_arch(text), np.random.default_rng(1), 0.13, 0.31)
     for p in net.params:  # non-zero biases so every path is exercised (pools have no parameters)
         if "b" in p:
@@ -142,8 +153,28 @@ def test_folded_standardization_of_a_conv_layer_gives_the_same_float_network() -
     np.testing.assert_allclose(raw.forward(x)[0], net.forward(x)[0], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("text", ["gru:28x28-p2-4-10", "lstm:28-3-10"])
+def test_folded_standardization_of_a_gated_layer_gives_the_same_float_network(text: str) -> None:
+    """Per-element standardization folds into w_x and b_x (gru) or b (lstm), also behind a pool front
+    (max pooling commutes with (x - mean) / std for std > 0): the exported layers eat raw pixels."""
+    arch = parse_arch(text)
+    width = next(spec for spec in arch.layers if spec.kind in ("gru", "lstm")).n_in
+    rng = np.random.default_rng(5)
+    net = Network.create(arch, np.random.default_rng(1), rng.uniform(0.1, 0.3, width), rng.uniform(0.2, 0.5, width))
+    for p in net.params:
+        for k in ("b_x", "b_h", "b"):
+            if k in p:
+                p[k] += rng.normal(0, 0.3, p[k].shape)
+    raw = Network.create(arch, np.random.default_rng(1))
+    raw.params = [{k: np.asarray(v, np.float64) for k, v in fl.weights.items()} for fl in net.float_layers()]
+    x = random_images(4)
+    np.testing.assert_allclose(raw.forward(x)[0], net.forward(x)[0], rtol=1e-5, atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------------ QAT
-@pytest.mark.parametrize("text", ["mlp:784-32-10", "rnn:28-5-8-10", "rnn-tanh:28-5-8-10", "rnn:28-6/12-10"])
+@pytest.mark.parametrize("text", ["mlp:784-32-10", "rnn:28-5-8-10", "rnn-tanh:28-5-8-10", "rnn:28-6/12-10",
+                                  "gru:28x28-p2-6-10", "gru:28-5-6-10", "lstm:28-4-10", "lstm:28x28-p2-3-4/8-10",
+                                  "rnn:28x28-p2-6-10"])
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_qat_forward_is_bit_exact_with_the_exported_model(digits, text: str, per_channel: bool) -> None:
     images, labels = digits
@@ -153,7 +184,39 @@ def test_qat_forward_is_bit_exact_with_the_exported_model(digits, text: str, per
     ours = int_logits(result.network, model, images[600:900])
     assert ours.dtype == np.int64
     np.testing.assert_array_equal(ours, reference.run(model, images[600:900]))
-    assert (model.layers[0].acc_scale.size > 1) == per_channel
+    first = next(layer for layer in model.layers if hasattr(layer, "acc_scale"))  # after any pool
+    rows = len(next(getattr(first, k) for k in ("w_q", "w_ih_q", "w_x_q") if hasattr(first, k)))
+    assert (first.acc_scale.size == rows) == per_channel  # per gate (or tensor) otherwise
+
+
+@pytest.mark.parametrize("text", ["gru:28-6-10", "lstm:28x28-p2-5-4-10"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_gated_qat_forward_is_bit_exact_where_gates_and_cell_saturate(text: str, per_channel: bool) -> None:
+    """Large weights and biases drive pre-activations past the ±127 clamp (and the LSTM cell past
+    ±32767): the QAT forward still equals the reference, and the straight-through derivative is 0
+    exactly where a clamp cut (σ' and tanh' are positive everywhere else)."""
+    net = Network.create(parse_arch(text), np.random.default_rng(7), init_ih=6.0)
+    rng = np.random.default_rng(8)
+    for spec, p in zip(net.arch.layers, net.params):
+        if spec.kind in ("gru", "lstm"):
+            u = spec.n_out
+            p["w_h"] *= 3.0
+            bias = "b_x" if "b_x" in p else "b"
+            p[bias] += rng.choice([-12.0, 0.0, 12.0], p[bias].shape)
+            if spec.kind == "lstm":
+                p["b"][:3 * u] = 12.0  # i = f = 1, g = 1: the cell grows by ~1.0 a step until it clamps at 8.0
+    x = random_images(40, seed=3)
+    model = net.quantize("t", per_channel=per_channel)
+    _, cache = net.forward(x, model)
+    np.testing.assert_array_equal(cache.per_layer[-1]["acc"], reference.run(model, x))
+    gated = next(i for i, spec in enumerate(net.arch.layers) if spec.kind in ("gru", "lstm"))
+    entry = cache.per_layer[gated]
+    derivs = np.stack(entry["dr" if "dr" in entry else "di"])
+    assert (derivs == 0).any() and (derivs > 0).any()
+    if "keep" in entry:
+        keep = np.stack(entry["keep"])
+        assert not keep.all() and keep.any()  # the cell clamp cut some sums, not all
+        assert (np.stack(entry["dtc"]) == 0).any()  # tanh(c') read a clamped table index
 
 
 @pytest.mark.parametrize("bits, per_channel", [(4, False), (8, False), (4, True)])

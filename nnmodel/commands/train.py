@@ -58,8 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "to choose anything.")
     p.add_argument("--arch", required=True, help="mlp:784-128-10, rnn:28-5-8-10 (hard-tanh), rnn-tanh:28-5-8-10 "
                                                  "(tanh LUT), mlp-hardtanh:..., rnn:28-8/16-10 (dense after '/'), "
-                                                 "cnn:28x28-c6-p2-c6-p3-10 (3x3 relu convs cN, NxN max pools pN, "
-                                                 "then dense sizes)")
+                                                 "gru:28-6-10 and lstm:28-6-10 (integer sigmoid/tanh gates), "
+                                                 "gru:28x28-p2-6-10 (the 14 rows of a 2x2 max-pooled image are the "
+                                                 "steps), cnn:28x28-c6-p2-c6-p3-10 (3x3 relu convs cN, NxN max pools "
+                                                 "pN, then dense sizes)")
     p.add_argument("--data", required=True, metavar="FILE|DIR", help="a data file (.csv, .npz, IDX), or an MNIST "
                    "directory (train split; its test split is reported)")
     p.add_argument("--out", required=True, metavar="FILE.nnm", help="where to save the model")
@@ -93,7 +95,8 @@ _HELP = {
     "float_epochs": "float epochs before QAT, calibrating relu scales (default -1: epochs/10, at least 1)",
     "calib_percentile": "percentile of relu outputs that maps to 127 (default 99.99)",
     "patience": "stop after N QAT epochs without a better validation accuracy (default 0: never)",
-    "init_ih": "RNN input weights ~ N(0, (X/sqrt(inputs))^2) instead of Glorot uniform (default 0: Glorot)",
+    "init_ih": "RNN/GRU/LSTM input weights ~ N(0, (X/sqrt(inputs))^2) instead of Glorot uniform (default 0: "
+               "Glorot)",
     "leak": "surrogate gradient slope where a hard-tanh RNN unit saturates (backward only; default 0)",
     "teacher": "trained .nnm file(s), comma-separated, whose mean logits on each (augmented) minibatch serve as "
                "soft targets (distillation); each must hold out the same validation digits as this run",

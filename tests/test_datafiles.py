@@ -2,7 +2,7 @@
 scripts/data), the shipped example models' goals, and one-line errors for bad data.
 
 The example models (models/breast_cancer_mlp.nnm, thermistor_attiny85.nnm, digits_cnn.nnm,
-gestures_rnn.nnm) are checked on the rows their trainer held out (`eval --held-out`), bit-exact on
+gestures_rnn.nnm, gestures_gru.nnm) are checked on the rows their trainer held out (`eval --held-out`), bit-exact on
 the host for every row of their data, and in QEMU (RV32IMC and Cortex-M4) on 40 rows each.
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ EXAMPLES = {
     "thermistor_attiny85": ("thermistor.csv", "true_c", ("rmse", 0.3)),
     "digits_cnn": ("digits.npz", None, ("accuracy", 0.95)),
     "gestures_rnn": ("gestures.npz", None, ("accuracy", 0.95)),
+    "gestures_gru": ("gestures.npz", None, ("accuracy", 0.95)),
 }
 
 

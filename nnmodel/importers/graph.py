@@ -61,7 +61,8 @@ GATE_ORDER = {"GRU": (1, 0, 2), "LSTM": (0, 2, 3, 1), "RNN": (0,)}
 DEFAULT_ACTIVATIONS = {"GRU": ["sigmoid", "tanh"], "LSTM": ["sigmoid", "tanh", "tanh"]}
 # Ops that pass a zero initial state through unchanged (the exporter's ConstantOfShape, Expand, Slice per layer).
 ZERO_KEEPING = ("Expand", "Slice", "Gather", "Squeeze", "Unsqueeze", "Reshape", "Identity", "Cast", "Tile", "Transpose")
-LAST_STEP = "the last step (out[:, -1] with batch_first, out[-1] otherwise) or h_n[-1] into the Linear"
+LAST_STEP = ("the last step into the Linear/Dense (PyTorch: out[:, -1] with batch_first, out[-1] otherwise, or "
+             "h_n[-1]; Keras: return_sequences=False)")
 
 
 @dataclass

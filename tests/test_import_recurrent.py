@@ -25,7 +25,7 @@ from nnmodel.evaldata import sample_codes
 from nnmodel.importers import read_graph, samples_for
 from nnmodel.importers.calibrate import float_forward
 from nnmodel.importers.graph import lower
-from nnmodel.importers.oracle import agreement, keras_outputs
+from nnmodel.importers.oracle import agreement
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # the light backend the test extra pins
 import keras  # after the backend is chosen
@@ -147,12 +147,11 @@ def test_keras_recurrent_layers_agree_with_keras_predict(tmp_path: Path, form: s
 
 
 def keras_to_torch(model: keras.Model, name: str, kind: str) -> list[tuple[np.ndarray, ...]]:
-    """A Keras GRU (reset_after) / LSTM's weights as torch's (w_ih, w_hh, b_ih, b_hh): Keras GRU z,r,h ->
-    torch r,z,n; Keras LSTM i,f,c,o is torch's i,f,g,o."""
-    got = model.get_layer(name).get_weights()
-    kernel, rec, bias = (np.asarray(v, np.float64) for v in got)
+    """A Keras GRU (reset_after) / LSTM / SimpleRNN's weights as torch's (w_ih, w_hh, b_ih, b_hh): Keras
+    GRU z,r,h -> torch r,z,n; Keras LSTM i,f,c,o is torch's i,f,g,o."""
+    kernel, rec, bias = (np.asarray(v, np.float64) for v in model.get_layer(name).get_weights())
     u = rec.shape[0]
-    order = (1, 0, 2) if kind == "GRU" else (0, 1, 2, 3)
+    order = {"GRU": (1, 0, 2), "LSTM": (0, 1, 2, 3), "RNN": (0,)}[kind]
 
     def rows(m: np.ndarray) -> np.ndarray:
         return np.concatenate([m[..., g * u:(g + 1) * u] for g in order], axis=-1).T
@@ -161,40 +160,53 @@ def keras_to_torch(model: keras.Model, name: str, kind: str) -> list[tuple[np.nd
     return [(rows(kernel), rows(rec), rows(b_ih[None])[:, 0], rows(b_hh[None])[:, 0])]
 
 
-@pytest.mark.parametrize("kind", ["GRU", "LSTM"])
-def test_import_of_trained_gesture_models_keeps_the_float_class(tmp_path: Path, kind: str) -> None:
+TRAINED = {  # Keras layer, and the torch form of the same weights (None: torch has no such GRU)
+    "GRU": (lambda: keras.layers.GRU(12, name="rec"), "GRU"),
+    "GRU_reset_before": (lambda: keras.layers.GRU(12, reset_after=False, name="rec"), None),
+    "LSTM": (lambda: keras.layers.LSTM(12, name="rec"), "LSTM"),
+    "SimpleRNN": (lambda: keras.layers.SimpleRNN(12, name="rec"), "RNN"),
+}
+
+
+@pytest.mark.parametrize("form", list(TRAINED))
+def test_import_of_trained_gesture_models_keeps_the_float_class(tmp_path: Path, form: str) -> None:
     """A Keras model trained on the gestures and its torch-form ONNX twin: both import through the CLI,
     agree with their framework <= 1e-4, give the same integers, and the integer reference picks the
     float model's class on >= 90% of held-out gestures."""
     keras.utils.set_random_seed(0)
     x, y = GESTURES["x"].astype(np.float64), GESTURES["y"]
-    layer = keras.layers.GRU(12, name="rec") if kind == "GRU" else keras.layers.LSTM(12, name="rec")
-    model = keras.Sequential([keras.Input((32, 3)), layer, keras.layers.Dense(5, name="fc")])
+    layer, kind = TRAINED[form]
+    model = keras.Sequential([keras.Input((32, 3)), layer(), keras.layers.Dense(5, name="fc")])
     model.compile(keras.optimizers.Adam(0.02), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x[:1500], y[:1500], epochs=8, batch_size=100, verbose=0)
     model.save(tmp_path / "m.keras")
-    fc_w, fc_b = (np.asarray(v, np.float64) for v in model.get_layer("fc").get_weights())
-    twin = torch_recurrent(kind, keras_to_torch(model, "rec", kind), fc_w.T, fc_b, 32, tmp_path / "m.onnx")
     np.savez(tmp_path / "calib.npz", x=x[:1500], y=y[:1500])
     np.savez(tmp_path / "test.npz", x=x[2000:], y=y[2000:])
-    for path, source, what in ((tmp_path / "m.keras", "Keras", "outputs"), (twin, "onnxruntime", "logits")):
+    files = [(tmp_path / "m.keras", "Keras", "outputs")]
+    if kind is not None:
+        fc_w, fc_b = (np.asarray(v, np.float64) for v in model.get_layer("fc").get_weights())
+        twin = torch_recurrent(kind, keras_to_torch(model, "rec", kind), fc_w.T, fc_b, 32, tmp_path / "twin.onnx")
+        files.append((twin, "onnxruntime", "logits"))
+    for path, source, what in files:
         out = nnmodel("import", str(path), "--calibration", str(tmp_path / "calib.npz"), "--out",
                       str(path.with_suffix(".nnm"))).stdout
         print(out)
         diff = float(re.search(rf"float model vs {source}: max \|difference\| (\S+) on the {what}", out)[1])
         assert diff <= 1e-4, out
-    from_keras, from_onnx = load(tmp_path / "m.nnm"), load(twin.with_suffix(".nnm"))
-    for a, b in zip(from_keras.layers, from_onnx.layers):  # one code path: the same integers
-        for field in ("w_x_q", "w_h_q", "w_q", "b_q", "b_x_q", "b_h_q", "mult", "shift"):
-            if hasattr(a, field):
-                assert np.array_equal(getattr(a, field), getattr(b, field)), (a.kind, field)
+    from_keras = load(tmp_path / "m.nnm")
+    if kind is not None:  # one code path from the same float32 weights: the same integers
+        from_onnx = load(tmp_path / "twin.nnm")
+        for a, b in zip(from_keras.layers, from_onnx.layers):
+            for field in ("w_x_q", "w_h_q", "w_ih_q", "w_hh_q", "w_q", "b_q", "b_x_q", "b_h_q", "mult", "shift"):
+                if hasattr(a, field):
+                    assert np.array_equal(getattr(a, field), getattr(b, field)), (a.kind, field)
     test = load_samples(str(tmp_path / "test.npz"))
     graph = read_graph(tmp_path / "m.keras")
     lowered = lower(graph)
     floats = float_forward(lowered.layers, samples_for(graph, lowered, test)).out[-1]
     ints = reference.run(from_keras, sample_codes(from_keras, test))
     same = float((np.argmax(floats, axis=1) == np.argmax(ints, axis=1)).mean())
-    print(f"{kind}: integer reference picks the float class on {same:.2%} of {len(test)} held-out gestures; "
+    print(f"{form}: integer reference picks the float class on {same:.2%} of {len(test)} held-out gestures; "
           f"float accuracy {(np.argmax(floats, axis=1) == test.y).mean():.2%}, "
           f"int {(np.argmax(ints, axis=1) == test.y).mean():.2%}")
     assert same >= 0.90, same
@@ -294,7 +306,8 @@ def test_every_step_into_a_dense_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("layer, expected", [
     (lambda: keras.layers.GRU(6, go_backwards=True, name="r"), "go_backwards=True"),
-    (lambda: keras.layers.LSTM(6, recurrent_activation="hard_sigmoid", name="r"), "recurrent_activation 'hard_sigmoid'"),
+    (lambda: keras.layers.LSTM(6, recurrent_activation="hard_sigmoid", name="r"),
+     "recurrent_activation 'hard_sigmoid'"),
     (lambda: keras.layers.SimpleRNN(6, activation="sigmoid", name="r"), "activation 'sigmoid'"),
     (lambda: keras.layers.Bidirectional(keras.layers.GRU(6), name="r"), "not supported"),
 ], ids=["go_backwards", "hard_sigmoid", "sigmoid_rnn", "bidirectional"])

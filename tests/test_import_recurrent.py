@@ -349,3 +349,23 @@ def test_sequence_inputs_come_as_n_t_f_or_flat_csv_rows(tmp_path: Path) -> None:
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), str(tmp_path / "f.onnx"))
     with pytest.raises(NNModelError, match=r"a 3-D input is a sequence for a GRU, LSTM or RNN node"):
         read_graph(tmp_path / "f.onnx")
+
+
+def test_a_file_with_a_fixed_batch_size_is_compared_in_batches(tmp_path: Path) -> None:
+    """torch.onnx.export without dynamic_axes fixes the batch (often 1): onnxruntime refuses any other
+    count, so the agreement line runs the samples in batches of that size (the last one padded)."""
+    from onnx_forms import linear_chain
+
+    rng = np.random.default_rng(4)
+    path = linear_chain([(rng.normal(0, 0.5, (6, 4)), rng.normal(0, 0.1, 6), "relu"),
+                         (rng.normal(0, 0.5, (3, 6)), np.zeros(3), "")], tmp_path / "m.onnx")
+    model = onnx.load(str(path))
+    for value in (model.graph.input[0], model.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save(model, str(path))
+    x = rng.normal(0, 1, (7, 4))
+    graph = read_graph(path)
+    lowered = lower(graph)
+    line = agreement(path, graph, lowered, x, float_forward(lowered.layers, x).out[-1])
+    assert re.search(r"max \|difference\| (\S+) on the logits of 7 samples", line), line
+    assert float(re.search(r"difference\| (\S+)", line)[1]) <= 1e-4

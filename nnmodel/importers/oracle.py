@@ -34,18 +34,18 @@ def onnx_outputs(path: Path, tensor: str, x: np.ndarray, raw: bytes | None = Non
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     given = session.get_inputs()[0]
     n = x.shape[batch_axis]
-    fixed = given.shape[batch_axis] if len(given.shape) == x.ndim else None
-    step = fixed if isinstance(fixed, int) and fixed > 0 else max(n, 1)
+    size = given.shape[batch_axis] if len(given.shape) == x.ndim else None
+    size = size if isinstance(size, int) and size > 0 else max(n, 1)  # a dynamic batch: all at once
     parts = []
-    for start in range(0, n, step):
-        chunk = np.take(x, range(start, min(start + step, n)), axis=batch_axis).astype(np.float32)
-        short = step - chunk.shape[batch_axis]
-        if short and step != n:  # the last, partial batch of a fixed-size file: padded, the padding dropped
+    for start in range(0, n, size):
+        chunk = np.take(x, np.arange(start, min(start + size, n)), axis=batch_axis)
+        count = chunk.shape[batch_axis]
+        if count < size:  # the last batch of a fixed-size file, padded with zeros (their outputs dropped)
             pad = [(0, 0)] * x.ndim
-            pad[batch_axis] = (0, short)
+            pad[batch_axis] = (0, size - count)
             chunk = np.pad(chunk, pad)
-        out = np.asarray(session.run([tensor], {given.name: chunk})[0], np.float64)
-        parts.append(out.reshape(step if short and step != n else chunk.shape[batch_axis], -1)[:step - short])
+        out = np.asarray(session.run([tensor], {given.name: chunk.astype(np.float32)})[0], np.float64)
+        parts.append(out.reshape(size, -1)[:count])
     return np.concatenate(parts) if parts else np.zeros((0, 0))
 
 

@@ -369,3 +369,16 @@ def test_a_file_with_a_fixed_batch_size_is_compared_in_batches(tmp_path: Path) -
     line = agreement(path, graph, lowered, x, float_forward(lowered.layers, x).out[-1])
     assert re.search(r"max \|difference\| (\S+) on the logits of 7 samples", line), line
     assert float(re.search(r"difference\| (\S+)", line)[1]) <= 1e-4
+
+
+def test_float_calibration_data_without_a_grid_imports_and_saves(tmp_path: Path) -> None:
+    """float64 samples with no decimal or binary grid (e.g. sensor values already standardised): every
+    value is within 1e-9 of a multiple of 10^-9, which is no grid at all; the feature's raw step must
+    stay within what the file format accepts (2^-24..2^24 codes), so the .nnm saves and loads."""
+    rng = np.random.default_rng(9)
+    path = torch_recurrent("GRU", torch_weights("GRU", 2, 5, 1, rng), rng.normal(0, 0.5, (3, 5)), np.zeros(3), 4,
+                           tmp_path / "m.onnx")
+    np.savez(tmp_path / "calib.npz", x=rng.normal(0, 1, (30, 4, 2)), y=np.arange(30) % 3)
+    nnmodel("import", str(path), "--calibration", str(tmp_path / "calib.npz"), "--out", str(tmp_path / "m.nnm"))
+    for feature in load(tmp_path / "m.nnm").input.features:
+        assert 2.0**-24 <= feature.step / feature.scale <= 1.0, feature

@@ -146,6 +146,19 @@ def test_keras_recurrent_layers_agree_with_keras_predict(tmp_path: Path, form: s
         assert lower(read_graph(path)).layers[0].extra["reset_after"] is False
 
 
+def test_keras_functional_recurrent_chain_agrees(tmp_path: Path) -> None:
+    inputs = keras.Input((9, 3))
+    h = keras.layers.GRU(6, return_sequences=True, name="gru")(inputs)
+    h = keras.layers.LSTM(5, name="lstm")(h)
+    outputs = keras.layers.Dense(4, name="fc")(keras.layers.Dropout(0.2)(h))
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(8)
+    model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])
+    model.save(tmp_path / "f.keras")
+    kinds, diff = float_vs_framework(tmp_path / "f.keras", rng.normal(0, 1, (20, 9, 3)))
+    assert kinds == ["gru", "lstm", "dense"] and diff <= 1e-4, (kinds, diff)
+
+
 def keras_to_torch(model: keras.Model, name: str, kind: str) -> list[tuple[np.ndarray, ...]]:
     """A Keras GRU (reset_after) / LSTM / SimpleRNN's weights as torch's (w_ih, w_hh, b_ih, b_hh): Keras
     GRU z,r,h -> torch r,z,n; Keras LSTM i,f,c,o is torch's i,f,g,o."""

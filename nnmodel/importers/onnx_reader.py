@@ -69,6 +69,9 @@ def _sequence_layout(nodes: list[Node], name: str) -> str | None:
     for node in nodes:
         if node.inputs[:1] != [name] or node.op == "Shape":
             continue
+        if node.op in ("Identity", "Dropout", "Cast"):  # removed by the lowering: look past them
+            name = node.outputs[0]
+            continue
         if node.op == "Transpose" and [int(v) for v in node.attrs.get("perm", [])] == [1, 0, 2]:
             return "NTF"
         if node.op in ("GRU", "LSTM", "RNN"):

@@ -139,6 +139,16 @@ class Model:
     def parameter_count(self) -> int:
         return sum(ops.op_of(layer).parameter_count(layer) for layer in self.layers)
 
+    def sequence_front(self) -> list[Any]:
+        """The recurrent layers stepped once per row: first in the model, or after pools/convs of the image."""
+        n_map = len(self.leading(ops.MAP))
+        out = []
+        for layer in self.layers[n_map:]:
+            if ops.op_of(layer).out_form != ops.SEQUENCE:
+                break
+            out.append(layer)
+        return out
+
     def leading(self, form: str) -> list[Any]:
         """The leading layers that produce `form` (the rows-streamed front of a sequence or map model)."""
         out = []

@@ -2,8 +2,9 @@
 
 A model is a front fed one input row per call, then a tail of vector layers run at the end:
 
-- a sequence front (a stack of recurrent layers, e.g. rnn): each layer steps once per row, its
-  int8 state kept in a static buffer; the tail reads the top layer's last state;
+- a sequence front (a stack of recurrent layers: rnn, gru, lstm): each layer steps once per row,
+  its state kept in static buffers; the tail reads the top layer's last state. A map front may
+  come before it (pools of the raw image): each of its output rows is then one step;
 - a map front (conv2d with the max-pools after it fused, or pools of the raw image): stages with
   line buffers, each producing pooled rows that the first vector layer accumulates as they come;
 - no front: the first vector layer accumulates the image's rows as they come.
@@ -196,8 +197,8 @@ def computed_macs(model: Model) -> int:
 class Buffers:
     """Static RAM of one model: sizes in elements (bytes for the conv line buffers)."""
 
-    acc: int  # accumulators, shared by the dense and RNN layers
-    states: list[int]  # int8 hidden state per RNN layer (kept across rows)
+    acc: int  # accumulators, shared by the dense and recurrent layers
+    states: list[int]  # bytes of state per recurrent layer (kept across rows)
     ping: list[int]  # int8 outputs of hidden dense layers, alternating between two buffers
     row_counter: bool  # a dense-first or conv model counts rows
     rings: list[int] = field(default_factory=list)  # bytes of each conv stage's input-row ring
@@ -216,7 +217,7 @@ class Buffers:
 
 
 def plan_buffers(model: Model) -> Buffers:
-    front = model.leading(ops.SEQUENCE)
+    front = model.sequence_front()
     stages = plan_conv(model)
     n_front = len(model.leading(ops.MAP))
     ping = [0, 0]
@@ -224,8 +225,8 @@ def plan_buffers(model: Model) -> Buffers:
     for k, layer in enumerate(hidden):
         ping[k % 2] = max(ping[k % 2], layer.outputs)
     states = [ops.op_of(layer).state_size(layer) for layer in front]
-    return Buffers(max(layer.outputs for layer in model.layers[n_front:]), states,
-                   [p for p in ping if p], not front, [st.ring_bytes for st in stages],
+    return Buffers(max(ops.op_of(layer).accumulators(layer) for layer in model.layers[n_front:]), states,
+                   [p for p in ping if p], not front or bool(stages), [st.ring_bytes for st in stages],
                    [st.run_bytes for st in stages], out_row_buffer(stages), 2 if acc16(model) else 4)
 
 
@@ -269,10 +270,12 @@ def lower(model: Model, layout: Any) -> Program:
     buf = plan_buffers(model)
     lw = Lowering(p, buf.acc_elem)
     lays = layout.layers
-    front = model.leading(ops.SEQUENCE)
+    front = model.sequence_front()
+    n_map = len(model.leading(ops.MAP))
     stages = plan_conv(model)
+    state_decls = [ops.op_of(layer).state_decls(layer, f"{p}_h{k}") for k, layer in enumerate(front)]
     statics = [f"static int{8 * buf.acc_elem}_t {p}_acc[{buf.acc}];"]
-    statics += [f"static int8_t {p}_h{k}[{n}];" for k, n in enumerate(buf.states)]
+    statics += [f"static {ctype} {name}[{n}];" for decls in state_decls for name, ctype, n, _ in decls]
     statics += [f"static int8_t {p}_x{k}[{n}];" for k, n in enumerate(buf.ping)]
     if buf.row_counter:
         statics.append(f"static uint16_t {p}_row;")
@@ -282,12 +285,20 @@ def lower(model: Model, layout: Any) -> Program:
     finish: list[str] = []
     if front:
         begin.append("uint16_t i;")
-        for k, n in enumerate(buf.states):
-            begin.append(f"for (i = 0; i < {n}u; i++) {{ {p}_h{k}[i] = 0; }}")
-        for k, ll in enumerate(lays[:len(front)]):
-            x = "row" if k == 0 else f"{p}_h{k - 1}"
-            feed += [_label(model, k), *ops.op_of(front[k]).lower_step(ll, lw, x, k > 0, f"{p}_h{k}")]
-        x, tail, ping = f"{p}_h{len(front) - 1}", len(front), 0
+        for name, _, n, _ in (d for decls in state_decls for d in decls):
+            begin.append(f"for (i = 0; i < {n}u; i++) {{ {name}[i] = 0; }}")
+        x, signed = "row", False
+        if stages:  # the map front's output rows are the steps
+            begin.append(f"{p}_row = 0;")
+            decls, functions = _map_front(model, layout, stages, lw)
+            statics += decls
+            lines, x, signed = _map_rows(model, stages)
+            feed += lines
+        for k, ll in enumerate(lays[n_map:n_map + len(front)]):
+            if k:
+                x, signed = f"{p}_h{k - 1}", True
+            feed += [_label(model, n_map + k), *ops.op_of(front[k]).lower_step(ll, lw, x, signed, f"{p}_h{k}")]
+        x, tail, ping = f"{p}_h{len(front) - 1}", n_map + len(front), 0
     else:
         n_front = len(model.leading(ops.MAP))
         first, first_op = lays[n_front], ops.op_of(model.layers[n_front])
@@ -426,21 +437,30 @@ def _stage_function(model: Model, layout: Any, stages: list[Stage], st: Stage, l
     return f"{head}\n{{\n" + "\n".join("    " + x for x in body) + "\n}\n"
 
 
-def _map_feed(model: Model, layout: Any, stages: list[Stage], lw: Lowering) -> list[str]:
-    """feed_row of a map-front model: the stages one after another, then the first dense layer."""
+def _map_rows(model: Model, stages: list[Stage], as_uint8: bool = False) -> tuple[list[str], str, bool]:
+    """(lines, row, signed): feed_row's stages one after another, returning early unless the last
+    one completed its output row q - 1, which `row` then points at (int8 after a conv, else uint8)."""
     p = model.name
     last = stages[-1]
-    n_front = len(model.leading(ops.MAP))
-    dense, dense_op = layout.layers[n_front], ops.op_of(model.layers[n_front])
+    signed = last.conv is not None
     x = f"{p}_xrow"
     if last.strategy == "running":
-        x = f"(const {'uint8_t' if dense.weight_bits == 4 else 'int8_t'} *){p}_run{last.index}"
+        x = f"(const {'uint8_t' if as_uint8 or not signed else 'int8_t'} *){p}_run{last.index}"
     lines = ["uint16_t q;", f"if ({p}_row >= {stages[0].need_in[0]}u) {{ return; }} "
              "/* rows past the needed ones are ignored */",
              f"q = {p}_s0({p}_row, row);", f"{p}_row++;"]
     for st in stages[1:]:
         lines += ["if (q == 0u) { return; }", f"q = {p}_s{st.index}((uint16_t)(q - 1u));"]
-    lines += ["if (q == 0u) { return; }", _label(model, n_front),
+    return [*lines, "if (q == 0u) { return; }"], x, signed
+
+
+def _map_feed(model: Model, layout: Any, stages: list[Stage], lw: Lowering) -> list[str]:
+    """feed_row of a map-front model: the stages one after another, then the first dense layer."""
+    last = stages[-1]
+    n_front = len(model.leading(ops.MAP))
+    dense, dense_op = layout.layers[n_front], ops.op_of(model.layers[n_front])
+    lines, x, _ = _map_rows(model, stages, dense.weight_bits == 4)
+    lines += [_label(model, n_front),
               dense_op.lower_stream_mac(dense, lw, x, last.conv is not None, f"(uint32_t)(q - 1u) * {last.out_row}u",
                                         f"{last.out_row}u",
                                         last.conv is not None and last.conv.activation.out_min >= 0)]

@@ -56,8 +56,9 @@ def prove_no_overflow(model: Any) -> list[LayerProof]:
             )
         product = 0
         if layer.activation.requantizes:
-            a = acc if layer.mult.size > 1 else np.array([worst], np.int64)
-            product = int((a * layer.mult.astype(np.int64) + rounding_term(layer.shift)).max())
+            mult, shift = op.requant_rows(layer)
+            a = acc if mult.size > 1 else np.array([worst], np.int64)
+            product = int((a * mult.astype(np.int64) + rounding_term(shift)).max())
             if product > ACC_MAX:
                 raise ValueError(
                     f"layers[{i}].mult: acc*M+2^(S-1) can reach {product} > {ACC_MAX}; re-export the model"

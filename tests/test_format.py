@@ -94,7 +94,7 @@ CASES = {
     "multiplier out of range": (lambda raw: _resave(raw, _set_mult(40000)), r"layers.0.mult\]: values"),
     "unknown activation": (lambda raw: _resave(raw, _set(["layers", 0, "activation", "kind"], "gelu")),
                            "unknown activation 'gelu'"),
-    "unknown layer": (lambda raw: _resave(raw, _set(["layers", 0, "type"], "gru")), "unknown layer type"),
+    "unknown layer": (lambda raw: _resave(raw, _set(["layers", 0, "type"], "transformer")), "unknown layer type"),
     "labels count": (lambda raw: _resave(raw, _set(["labels"], ["a", "b"])), "labels"),
     "bad name": (lambda raw: _resave(raw, _set(["name"], "my model!")), "not a C identifier"),
     "reserved name": (lambda raw: _resave(raw, _set(["name"], "nnrt")),

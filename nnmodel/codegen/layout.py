@@ -41,6 +41,7 @@ class LayerLayout:
     pool: int = 0  # maxpool size
     channels: int = 0  # conv output channels
     size: int = 0  # bytes in the payload
+    options: dict = field(default_factory=dict)  # kind-specific switches of the generated code (gru: reset_after)
 
     def describe(self) -> dict:
         """Everything generated code assumes about this layer's bytes (its kind's Op.descriptor)."""

@@ -70,7 +70,9 @@ def describe(model: Model) -> list[str]:
     if stages:
         buf = plan_buffers(model)
         lines.append(f"  conv line buffers {sum(buf.rings) + sum(buf.runs) + buf.out_row} B, "
-                     f"dense accumulators {buf.acc_bytes} B, hidden outputs {sum(buf.ping)} B, row counter 2 B")
+                     f"accumulators {buf.acc_bytes} B, "
+                     + (f"recurrent state {sum(buf.states)} B, " if buf.states else "")
+                     + f"hidden outputs {sum(buf.ping)} B, row counter 2 B")
         lines += [f"  {describe_stage(st)}" for st in stages]
     acc = model.provenance.get("accuracy")
     if acc and isinstance(acc, dict):  # provenance is free-form JSON: show only what has the trainer's shape

@@ -11,11 +11,13 @@ from typing import Any
 from .base import MAP, SEQUENCE, VECTOR, Layer, Op, adapt, adapt_back, adapt_shape, input_shape
 from .conv2d import Conv2D, Conv2DOp
 from .dense import Dense, DenseOp
+from .gru import GRU, GRUOp
+from .lstm import LSTM, LSTMOp
 from .maxpool2d import MaxPool2D, MaxPool2DOp
 from .rnn import RNN, RNNOp
 
 # In the order error messages list them.
-REGISTRY: dict[str, Op] = {op.kind: op for op in (DenseOp(), RNNOp(), Conv2DOp(), MaxPool2DOp())}
+REGISTRY: dict[str, Op] = {op.kind: op for op in (DenseOp(), RNNOp(), GRUOp(), LSTMOp(), Conv2DOp(), MaxPool2DOp())}
 
 
 def get(kind: str) -> Op | None:
@@ -33,6 +35,8 @@ def kinds() -> list[str]:
 
 
 __all__ = [
+    "GRU",
+    "LSTM",
     "MAP",
     "REGISTRY",
     "RNN",

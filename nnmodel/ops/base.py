@@ -46,6 +46,8 @@ def adapt_shape(shape: Shape, src: str, dst: str) -> Shape | None:
         return (int(np.prod(shape)),)
     if dst == VECTOR and src == SEQUENCE:
         return (shape[1],)
+    if dst == SEQUENCE and src == MAP:  # a map's rows are the steps (pools of the raw image, then a recurrence)
+        return (shape[0], shape[1] * shape[2])
     return None
 
 
@@ -54,7 +56,7 @@ def adapt(x: np.ndarray, src: str, dst: str) -> np.ndarray:
     if src == dst:
         return x
     if src == MAP:
-        return x.reshape(len(x), -1)
+        return x.reshape(len(x), x.shape[1], -1) if dst == SEQUENCE else x.reshape(len(x), -1)
     return x[:, -1, :]
 
 
@@ -158,7 +160,15 @@ class Op:
         """Per output: the largest |partial sum| for inputs |x| <= in_max; None: no accumulator."""
         return None
 
+    def requant_rows(self, layer: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(M, S) as the proof pairs them with accumulator_bounds: [1] (one for all) or one per output."""
+        return layer.mult, layer.shift
+
     # ------------------------------------------------------------------------------ sizes
+    def accumulators(self, layer: Any) -> int:
+        """int32 accumulators one evaluation (or step) of the layer needs."""
+        return int(layer.outputs)
+
     def macs(self, layer: Any, steps: int) -> int:
         """Multiply-accumulates for one input (steps: rows fed)."""
         return 0
@@ -174,6 +184,16 @@ class Op:
     def descriptor(self, ll: Any) -> dict[str, Any]:
         """Everything generated code assumes about the layer's bytes: it enters the model hash."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------------------ C lowering
+    def state_decls(self, layer: Any, state: str) -> list[tuple[str, str, int, int]]:
+        """A recurrent layer's static buffers kept across rows, zeroed by begin(): (C name, C type,
+        count, bytes each); the first is its int8 state `state`, which the next layer reads."""
+        return [(state, "int8_t", int(layer.outputs), 1)]
+
+    def state_size(self, layer: Any) -> int:
+        """SRAM bytes of state_decls."""
+        return sum(n * size for _, _, n, size in self.state_decls(layer, ""))
 
     # ------------------------------------------------------------------------------ training
     def init_params(self, spec: Any, rng: np.random.Generator, init_ih: float) -> dict[str, np.ndarray]:

@@ -212,10 +212,6 @@ class RNNOp(WeightedOp):
         return grads, (d_in if input_grad else None)
 
     # ------------------------------------------------------------------------------ C lowering
-    def state_size(self, layer: RNN) -> int:
-        """int8 state kept across rows."""
-        return layer.units
-
     def lower_step(self, ll: Any, lw: Lowering, x: str, signed_in: bool, state: str) -> list[str]:
         """One step: acc = b + W_ih · x + W_hh · h, then h = act(requant(acc))."""
         return [*self.lower_bias(ll, lw),

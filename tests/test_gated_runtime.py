@@ -218,3 +218,200 @@ def test_gate_arithmetic_on_the_attiny85(tmp_path: Path, simavr_run: Path) -> No
     want = expected(AVR)
     print("attiny85:", {k: v[0] for k, v in got.items()}, run.stderr.strip().splitlines()[-1:])
     assert not _compare(got, want), _compare(got, want)
+
+
+# ------------------------------------------------------------------------------------- random models
+N_HOST_MODELS = 320  # GRU (reset_after either way) and LSTM models, half each, × INPUTS inputs
+INPUTS = 40
+BATCH = 16  # models linked into one host executable (one compiler run instead of sixteen)
+N_SIM_MODELS = 32  # per instruction set
+STORAGES = ("ram", "flash", "progmem", "eeprom")
+
+BATCH_DRIVER = """#include <stdio.h>
+#include <stdint.h>
+{includes}
+typedef uint16_t (*classify_fn)(const uint8_t *image, int32_t *logits);
+static const classify_fn models[] = {{{fns}}};
+static const unsigned sizes[][2] = {{{sizes}}}; /* input bytes, classes */
+int main(int argc, char **argv)
+{{
+    static uint8_t image[28 * 28];
+    int32_t logits[16];
+    unsigned k, i, j;
+    FILE *in;
+    if (argc != 2 || (in = fopen(argv[1], "rb")) == NULL) {{
+        return 2;
+    }}
+    for (k = 0; k < sizeof models / sizeof models[0]; k++) {{
+        for (i = 0; i < {inputs}u; i++) {{
+            if (fread(image, 1, sizes[k][0], in) != sizes[k][0]) {{
+                return 3;
+            }}
+            models[k](image, logits);
+            for (j = 0; j < sizes[k][1]; j++) {{
+                printf("%ld ", (long)logits[j]);
+            }}
+            printf("\\n");
+        }}
+    }}
+    fclose(in);
+    return 0;
+}}
+"""
+
+
+def random_gated(seed: int, **sizes: int) -> tuple[np.ndarray, object]:
+    """The random GRU (even seeds) or LSTM (odd seeds) model of a seed and its INPUTS inputs."""
+    from randmodels import random_gru_model, random_images, random_lstm_model
+
+    rng = np.random.default_rng(seed)
+    make = random_gru_model if seed % 2 == 0 else random_lstm_model
+    model = make(rng, name=f"{'gru' if seed % 2 == 0 else 'lstm'}{seed}", **sizes)
+    return random_images(rng, model, INPUTS), model
+
+
+def _host_batch(seeds: list[int], work: Path) -> tuple[int, int]:
+    """(models, mismatching inputs) of the random gated models of `seeds` built into one executable,
+    each with its own weight storage (ram, flash, progmem, eeprom by seed)."""
+    from nnmodel import reference
+    from nnmodel.codegen import compile_model
+    from nnmodel.hostc import WARNINGS, find_cc
+
+    runs = [random_gated(seed) for seed in seeds]
+    dirs = []
+    for seed, (_, model) in zip(seeds, runs):
+        gen = work / model.name
+        compile_model(model, target="native", storage=STORAGES[seed // 2 % 4], out_dir=gen)
+        dirs.append(gen)
+    driver = work / "batch.c"
+    driver.write_text(BATCH_DRIVER.format(
+        includes="\n".join(f'#include "{m.name}.h"' for _, m in runs),
+        fns=", ".join(f"{m.name}_classify" for _, m in runs),
+        sizes=", ".join(f"{{{m.input.size}u, {m.n_classes}u}}" for _, m in runs), inputs=INPUTS))
+    np.concatenate([images.reshape(-1) for images, _ in runs]).astype(np.uint8).tofile(work / "images.u8")
+    exe = work / "batch"
+    includes = [arg for d in (*dirs, NNRT / "include") for arg in ("-I", str(d))]
+    subprocess.run([find_cc(), *WARNINGS, "-O1", *includes, str(driver), *(str(d / f"{m.name}.c") for d, (_, m) in
+                    zip(dirs, runs)), str(NNRT / "src" / "nnrt.c"), "-o", str(exe)], check=True)
+    lines = subprocess.run([str(exe), str(work / "images.u8")], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    bad = 0
+    for k, (images, model) in enumerate(runs):
+        got = np.array([[int(v) for v in line.split()] for line in lines[k * INPUTS:(k + 1) * INPUTS]])
+        bad += int(np.sum(np.any(got != reference.run(model, images), axis=1)))
+    return len(runs), bad
+
+
+def test_random_gated_models_bit_identical_on_the_host(tmp_path: Path) -> None:
+    """N_HOST_MODELS random GRU and LSTM models (saturating gates and cells included) × 40 inputs: the
+    generated C and nnmodel.reference agree on every logit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [list(range(b, min(b + BATCH, N_HOST_MODELS))) for b in range(0, N_HOST_MODELS, BATCH)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda seeds: _host_batch(seeds, _mkdir(tmp_path / str(seeds[0]))), batches))
+    models, bad = sum(n for n, _ in results), sum(b for _, b in results)
+    print(f"host: {models} random GRU/LSTM models x {INPUTS} inputs, {bad} mismatching inputs")
+    assert models == N_HOST_MODELS and bad == 0
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def test_random_gated_models_reach_every_saturation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The equivalence above means something only if its models reach the edges: pre-activations
+    clamped at +127 and -127, sigmoid gates at exactly 0 and 128, LSTM cells clamped at ±32767, GRUs
+    both ways of reset_after, per-gate and per-row requantization, stacked and mixed layers; and if
+    most models' logits still depend on the input."""
+    from nnmodel import reference
+    from nnmodel.ops import gated, gates, lstm
+
+    seen: set[tuple] = set()
+
+    def clamp_pre(p: np.ndarray) -> np.ndarray:
+        seen.update({("pre", 127)} if np.any(p > 127) else set())
+        seen.update({("pre", -127)} if np.any(p < -127) else set())
+        return gates.clamp_pre(p)
+
+    def sigm_q7(p: np.ndarray) -> np.ndarray:
+        g = gates.sigm_q7(p)
+        seen.update(("gate", int(v)) for v in (0, 128) if np.any(g == v))
+        return g
+
+    def lstm_cell(f: np.ndarray, i: np.ndarray, g: np.ndarray, c: np.ndarray) -> np.ndarray:
+        out = gates.lstm_cell(f, i, g, c)
+        seen.update(("cell", int(v)) for v in (-32767, 32767) if np.any(out == v))
+        return out
+
+    monkeypatch.setattr(gated, "clamp_pre", clamp_pre)
+    monkeypatch.setattr(gated, "sigm_q7", sigm_q7)
+    monkeypatch.setattr(lstm, "lstm_cell", lstm_cell)
+    varied = 0
+    for seed in range(N_HOST_MODELS):
+        images, model = random_gated(seed)
+        varied += len({tuple(row) for row in reference.run(model, images)}) >= INPUTS // 4
+        front = [layer for layer in model.layers if layer.kind in ("gru", "lstm")]
+        seen.update(("reset_after", layer.reset_after) for layer in front if layer.kind == "gru")
+        seen.update(("per_row", layer.acc_scale.size > (3 if layer.kind == "gru" else 4)) for layer in front)
+        seen.add(("stack", tuple(layer.kind for layer in front)))
+    want = {("pre", 127), ("pre", -127), ("gate", 0), ("gate", 128), ("cell", 32767), ("cell", -32767),
+            ("reset_after", True), ("reset_after", False), ("per_row", True), ("per_row", False),
+            ("stack", ("gru", "gru")), ("stack", ("gru", "lstm")), ("stack", ("lstm", "lstm")),
+            ("stack", ("lstm", "gru"))}
+    print(f"{varied} of {N_HOST_MODELS} models give at least {INPUTS // 4} distinct logit rows for {INPUTS} inputs")
+    assert want <= seen, sorted(want - seen)
+    assert varied >= N_HOST_MODELS // 2  # most models' logits depend on their input, not only on saturation
+
+
+# ATtiny85: 512 B of SRAM (3U or 4U int32 accumulators) and of EEPROM (the weights) bound the sizes.
+SIM_SIZES = {"avr": {"max_units": 6, "max_cols": 12, "max_rows": 16}, "rv32": {}, "cortexm": {}}
+
+
+@pytest.mark.parametrize("arch", ["avr", "rv32", "cortexm"])
+def test_random_gated_models_on_the_target_instruction_set(tmp_path: Path, arch: str, simavr_run: Path) -> None:
+    """N_SIM_MODELS random GRU and LSTM models per instruction set, 4 inputs each, against the reference:
+    the ATtiny85 in simavr (weights in EEPROM and PROGMEM: the multiplier-free gate path), RV32IMC and
+    Cortex-M4 in QEMU (weights in flash and RAM). Models that do not fit the chip are skipped over."""
+    import test_simulators as sims
+
+    from nnmodel import NNModelError, reference
+    from nnmodel.codegen import compile_model
+
+    tool = sims.TOOLS[arch]
+    for program in (tool["cc"][0], tool["sim"]):
+        if not shutil.which(program):
+            pytest.fail(f"{program} is not installed (scripts/setup.sh installs it)")
+    ran = mismatched = seed = 0
+    kinds: dict[str, int] = {}
+    while ran < N_SIM_MODELS and seed < 20 * N_SIM_MODELS:
+        images, model = random_gated(9000 + seed, **SIM_SIZES[arch])
+        images = images[:4]
+        storage = tool["storages"][seed // 2 % 2]
+        seed += 1
+        work = tmp_path / model.name
+        try:
+            compile_model(model, target=tool["target"], storage=storage, out_dir=work)
+        except NNModelError:
+            continue  # does not fit the chip: refused at generation, as it should be
+        (work / "images.h").write_text(sims.IMAGES_H.format(pixels=",".join(map(str, images.reshape(-1)))))
+        (work / "main.c").write_text(sims.FIRMWARE.format(count=len(images)))
+        elf = work / "firmware.elf"
+        build = subprocess.run([*tool["cc"], *STRICT, "-I", str(work), "-I", str(NNRT / "include"), "-I",
+                                str(tool["include"]), str(work / "main.c"), str(work / f"{model.name}.c"),
+                                *sims.RUNTIME_SOURCES, "-o", str(elf)], capture_output=True, text=True)
+        if build.returncode != 0 and "overflowed" in build.stderr:
+            continue  # code + weights + test images exceed 8 KB of flash
+        assert build.returncode == 0, build.stderr
+        run = subprocess.run(sims._runner(arch, elf, simavr_run), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, text=True, timeout=120)
+        lines = [line for line in run.stdout.splitlines() if sims.LOGITS.match(line)]
+        assert run.returncode == 0, f"{model.name} ({storage}): exit {run.returncode}: {run.stdout[-300:]}"
+        got = np.array([[int(v) for v in line.split()] for line in lines])
+        mismatched += int(got.shape != (len(images), model.n_classes) or np.any(got != reference.run(model, images)))
+        ran += 1
+        key = f"{model.layers[0].kind}/{storage}"
+        kinds[key] = kinds.get(key, 0) + 1
+    print(f"{arch}: {ran} random GRU/LSTM models ({kinds}), {mismatched} differ from the reference")
+    assert ran == N_SIM_MODELS and mismatched == 0, f"{mismatched} of {ran} models differ from the reference"

@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from nnmodel.model import RNN, Activation, Conv2D, Dense, InputSpec, MaxPool2D, Model
+from nnmodel.ops.activation import make_lut
 from nnmodel.ops.gates import PRE_MAX
 from nnmodel.ops.gru import GRU
 from nnmodel.ops.lstm import LSTM
-from nnmodel.ops.activation import make_lut
 from nnmodel.proof import accumulator_bounds
 from nnmodel.quant import ACC_MAX, INPUT_MAX, MULT_MAX
 

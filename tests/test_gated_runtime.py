@@ -14,12 +14,15 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from conftest import REPO
 
+from nnmodel.model import Model
 from nnmodel.ops import gates
+from nnmodel.ops.gru import GRU
 from nnmodel.quant import requantize
 
 CHECK_C = REPO / "tests" / "gates_check.c"
@@ -200,7 +203,7 @@ def _avr_build(tmp: Path, name: str, extra: list[str]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def simavr_run(tmp_path_factory) -> Path:
+def simavr_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     exe = tmp_path_factory.mktemp("harness") / "simavr_run"
     subprocess.run(["gcc", "-std=c99", "-O2", "-o", str(exe), str(REPO / "platformio/sim/simavr_run.c"), "-lsimavr"],
                    check=True)
@@ -260,7 +263,7 @@ int main(int argc, char **argv)
 """
 
 
-def random_gated(seed: int, **sizes: int) -> tuple[np.ndarray, object]:
+def random_gated(seed: int, **sizes: int) -> tuple[np.ndarray, Model]:
     """The random GRU (even seeds) or LSTM (odd seeds) model of a seed and its INPUTS inputs."""
     from randmodels import random_gru_model, random_images, random_lstm_model
 
@@ -379,7 +382,7 @@ def test_random_gated_models_on_the_target_instruction_set(tmp_path: Path, arch:
     from nnmodel import NNModelError, reference
     from nnmodel.codegen import compile_model
 
-    tool = sims.TOOLS[arch]
+    tool: dict[str, Any] = sims.TOOLS[arch]
     for program in (tool["cc"][0], tool["sim"]):
         if not shutil.which(program):
             pytest.fail(f"{program} is not installed (scripts/setup.sh installs it)")
@@ -415,3 +418,61 @@ def test_random_gated_models_on_the_target_instruction_set(tmp_path: Path, arch:
         kinds[key] = kinds.get(key, 0) + 1
     print(f"{arch}: {ran} random GRU/LSTM models ({kinds}), {mismatched} differ from the reference")
     assert ran == N_SIM_MODELS and mismatched == 0, f"{mismatched} of {ran} models differ from the reference"
+
+
+def _gated_firmware_model(kind: str, per_channel: bool, reset_after: bool, seed: int) -> Model:
+    """A GRU/LSTM of 8 units over 14-pixel rows (14 rows) and a dense head, random weights."""
+    from randmodels import _activation, _dense, _finish, _gated_layer
+
+    from nnmodel.model import InputSpec
+    from nnmodel.quant import INPUT_MAX
+
+    rng = np.random.default_rng(seed)
+    layer = _gated_layer(rng, kind, 14, 8, INPUT_MAX, per_channel)
+    while isinstance(layer, GRU) and layer.reset_after != reset_after:
+        layer = _gated_layer(rng, kind, 14, 8, INPUT_MAX, per_channel)
+    head = _dense(rng, 8, 10, _activation(rng, True), per_channel, True, 8)
+    _finish(rng, head, gates.PRE_MAX, per_channel, True, 8)
+    name = f"{kind}{int(per_channel)}{int(reset_after)}"
+    return Model(name, InputSpec(14, 14, 1 / 255), [layer, head], [f"c{k}" for k in range(10)], {})
+
+
+@pytest.mark.parametrize("kind, per_channel, reset_after", [("gru", False, True), ("gru", True, False),
+                                                            ("lstm", False, False), ("lstm", True, False)])
+def test_attiny85_gate_path_calls_no_multiply(tmp_path: Path, simavr_run: Path, kind: str, per_channel: bool,
+                                              reset_after: bool) -> None:
+    """The ATtiny85 has no MUL: in a GRU/LSTM firmware (weights in PROGMEM) neither the generated step
+    (feed_row, the gate step inlined) nor any nnrt function calls libgcc's __mulhi3/__mulsi3/...; the
+    firmware still matches the reference. Prints the gate functions' sizes and the stack high-water."""
+    import test_simulators as sims
+
+    from nnmodel import reference
+    from nnmodel.codegen import compile_model
+
+    model = _gated_firmware_model(kind, per_channel, reset_after, seed=3)
+    work = tmp_path / model.name
+    compile_model(model, target="attiny85", storage="progmem", out_dir=work)
+    images = np.random.default_rng(0).integers(0, 256, (2, 14, 14)).astype(np.uint8)
+    (work / "images.h").write_text(sims.IMAGES_H.format(pixels=",".join(map(str, images.reshape(-1)))))
+    (work / "main.c").write_text(sims.FIRMWARE.format(count=len(images)))
+    tool: dict[str, Any] = sims.TOOLS["avr"]
+    elf = work / "firmware.elf"
+    subprocess.run([*tool["cc"], *STRICT, "-I", str(work), "-I", str(NNRT / "include"), "-I", str(tool["include"]),
+                    str(work / "main.c"), str(work / f"{model.name}.c"), *sims.RUNTIME_SOURCES, "-o", str(elf)],
+                   check=True)
+    text = subprocess.run(["avr-objdump", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
+    sizes = {parts[3]: int(parts[1], 16) for parts in (line.split() for line in subprocess.run(
+        ["avr-nm", "-S", str(elf)], capture_output=True, text=True, check=True).stdout.splitlines()) if len(parts) == 4}
+    checked, calls = [], []
+    for body in re.split(r"\n(?=[0-9a-f]+ <)", text):
+        head = re.match(r"[0-9a-f]+ <([^>]+)>:", body)
+        if head and (head.group(1).startswith("nnrt_") or head.group(1).endswith("_feed_row")):
+            checked.append(head.group(1))
+            calls += [f"{head.group(1)} -> {m}" for m in re.findall(r"call\s.*<(__mul\w*)", body)]
+    run = subprocess.run([str(simavr_run), "-m", "attiny85", "-f", "16500000", str(elf)], capture_output=True,
+                         text=True, timeout=120)
+    got = np.array([[int(v) for v in line.split()] for line in run.stdout.splitlines() if sims.LOGITS.match(line)])
+    print(model.name, {f: sizes.get(f) for f in checked}, run.stderr.strip().splitlines()[-1])
+    assert any(f.startswith("nnrt_gates_requant") for f in checked) and f"{model.name}_feed_row" in checked
+    assert not calls, calls
+    assert run.returncode == 0 and np.array_equal(got, reference.run(model, images))

@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, small_mlp, small_rnn
-from randmodels import random_conv_model, random_images, random_model, small_cnn
+from randmodels import (
+    random_conv_model,
+    random_gru_model,
+    random_images,
+    random_lstm_model,
+    random_model,
+    small_cnn,
+)
 
 from nnmodel import NNModelError, hostc, reference
 from nnmodel.codegen import compile_model
@@ -374,6 +381,10 @@ def test_runtime_compiles_warning_free(tmp_path: Path, arch: str) -> None:
         models = [small_rnn(lut=target != "attiny85"), small_cnn(name="cnn4")]
         if not (target == "attiny85" and storage == "eeprom"):  # an MLP's weights exceed 512 B
             models.append(small_mlp(hidden=4 if target == "attiny85" else 16))
+        # GRU (reset_after both ways) and LSTM, per gate and per gate row: nnrt/ops/gates.h, gru.h, lstm.h
+        small = {"max_units": 3, "max_cols": 6} if target == "attiny85" else {}
+        models += [make(np.random.default_rng(s), name=f"{make.__name__[7:11]}{s}", **small)
+                   for make in (random_gru_model, random_lstm_model) for s in range(4)]
         if target != "attiny85":  # int8 per channel, and random conv/pool/int4 models of every kind
             models.append(small_cnn(name="cnn8", bits=8, per_channel=True))
             models += [random_conv_model(np.random.default_rng(s), name=f"rc{s}") for s in range(5000, 5012)]

@@ -60,13 +60,13 @@ NNRT_INLINE uint8_t nnrt_sigm_q7(int8_t p)
 
 #if !defined(__AVR__) /* ---- portable C: the multiplications as written ---- */
 /* g a for a gate g (0..128) and |g a| < 2^15 */
-NNRT_INLINE int16_t nnrt_gmul16(uint8_t g, int16_t a)
+NNRT_INLINE int16_t nnrt_gmul_s16(uint8_t g, int16_t a)
 {
     return (int16_t)((int16_t)g * a);
 }
 
 /* g a for a gate g (0..127, not 128) and |a| < 2^24 */
-NNRT_INLINE int32_t nnrt_gmul32(uint8_t g, int32_t a)
+NNRT_INLINE int32_t nnrt_gmul_s32(uint8_t g, int32_t a)
 {
     return (int32_t)g * a;
 }
@@ -76,7 +76,7 @@ NNRT_INLINE int32_t nnrt_gmul32(uint8_t g, int32_t a)
 #else /* ---- AVR: shift-and-add over the gate's bits, no __mulhi3 / __mulsi3 ---- */
 /* The sums run in unsigned arithmetic (wrapping, no undefined behaviour); the true product fits,
  * so the conversion back gives it (GCC converts modulo 2^N). */
-NNRT_INLINE int16_t nnrt_gmul16(uint8_t g, int16_t a)
+NNRT_INLINE int16_t nnrt_gmul_s16(uint8_t g, int16_t a)
 {
     uint16_t ua = (uint16_t)a, p = 0;
     for (; g != 0u; g >>= 1, ua = (uint16_t)(ua << 1)) {
@@ -87,7 +87,7 @@ NNRT_INLINE int16_t nnrt_gmul16(uint8_t g, int16_t a)
     return (int16_t)p;
 }
 
-NNRT_INLINE int32_t nnrt_gmul32(uint8_t g, int32_t a)
+NNRT_INLINE int32_t nnrt_gmul_s32(uint8_t g, int32_t a)
 {
     uint32_t ua = (uint32_t)a, p = 0;
     for (; g != 0u; g >>= 1, ua <<= 1) {
@@ -104,7 +104,7 @@ NNRT_INLINE int32_t nnrt_gmul32(uint8_t g, int32_t a)
 /* qmul(g, a) for |a| <= 255 (a state, a tanh output, a difference of two): g a + 64 fits int16. */
 NNRT_INLINE int16_t nnrt_qmul_s16(uint8_t g, int16_t a)
 {
-    return (int16_t)nnrt_gate_shr((int32_t)(int16_t)(nnrt_gmul16(g, a) + 64), 7u);
+    return (int16_t)nnrt_gate_shr((int32_t)(int16_t)(nnrt_gmul_s16(g, a) + 64), 7u);
 }
 
 /* qmul(g, a) for any int32 a whose result fits int32 (|qmul(g, a)| <= |a| + 1): with a = 128 ah + al,
@@ -115,7 +115,7 @@ NNRT_INLINE int32_t nnrt_qmul_s32(uint8_t g, int32_t a)
     if (g & 128u) {
         return a;
     }
-    return nnrt_gmul32(g, nnrt_gate_shr(a, 7u)) + (int32_t)(((uint16_t)nnrt_gmul16(g, (int16_t)(a & 127)) + 64u) >> 7);
+    return nnrt_gmul_s32(g, nnrt_gate_shr(a, 7u)) + (int32_t)(((uint16_t)nnrt_gmul_s16(g, (int16_t)(a & 127)) + 64u) >> 7);
 }
 
 #if !defined(__AVR__)

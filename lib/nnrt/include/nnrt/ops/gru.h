@@ -30,7 +30,7 @@ typedef struct {
 } nnrt_gru_t;
 
 /* g[j] = sigm_q7(g[j]) for j < n: a pre-activation byte becomes a gate 0..128 in place. */
-NNRT_GATE_FN void nnrt_sigm_bytes(uint8_t *g, uint16_t n)
+NNRT_GATE_FN void nnrt_gates_sigm(uint8_t *g, uint16_t n)
 {
     for (; n != 0u; n--, g++) {
         *g = nnrt_sigm_q7((int8_t)*g);
@@ -72,7 +72,7 @@ NNRT_INLINE void nnrt_gru_step(int32_t *acc, int8_t *h, int8_t *tmp, const nnrt_
     int32_t *const n_acc = acc + 2u * (uint32_t)u;
     const nnrt_wptr_t w_n = p->w_h + 2u * (uint32_t)u * u;
     nnrt_gates_requant(acc, (int8_t *)g, u, 2u, p->mult, p->shift, p->per_channel);
-    nnrt_sigm_bytes(g, (uint16_t)(2u * u));
+    nnrt_gates_sigm(g, (uint16_t)(2u * u));
     if (p->reset_after) {
         /* acc[U..2U) (bytes 4U..8U) is free once the gates are bytes 0..2U */
         nnrt_bias_s32(acc + u, p->b_h, u, p->bias_width);

@@ -32,10 +32,10 @@ NNRT_GATE_FN void nnrt_lstm_cells(const int8_t *pre, int8_t *h, int16_t *c, uint
         const int8_t gg = nnrt_tanh_q7(pre[2u * n + j]);
         const int16_t cj = c[j];
         int32_t v = (int32_t)(fg & 128u ? cj
-                                        : (int16_t)(nnrt_gmul16(fg, (int16_t)nnrt_gate_shr((int32_t)cj, 7u))
-                                                    + (int16_t)(((uint16_t)nnrt_gmul16(fg, (int16_t)(cj & 127)) + 64u) >> 7)));
+                                        : (int16_t)(nnrt_gmul_s16(fg, (int16_t)nnrt_gate_shr((int32_t)cj, 7u))
+                                                    + (int16_t)(((uint16_t)nnrt_gmul_s16(fg, (int16_t)(cj & 127)) + 64u) >> 7)));
         int16_t cn, t;
-        v += nnrt_gate_shr((int32_t)nnrt_gmul16(ig, gg) + 2, 2u);
+        v += nnrt_gate_shr((int32_t)nnrt_gmul_s16(ig, gg) + 2, 2u);
         cn = (int16_t)(v < -32767 ? -32767 : v > 32767 ? 32767 : v);
         c[j] = cn;
         t = (int16_t)nnrt_gate_shr((int32_t)cn + 64, 7u);

@@ -235,5 +235,9 @@ class GatedOp(WeightedOp):
     def gate_names(self) -> list[str]:
         return [name for name, _ in self.GATES]
 
+    def trace_keys(self) -> list[str]:
+        """The records trace_gates returns besides the gates."""
+        return ["h"]
+
     def train_unsupported(self) -> NotImplementedError:
         return NotImplementedError(f"training {self.kind} layers")

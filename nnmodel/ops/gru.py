@@ -135,10 +135,14 @@ class GRUOp(GatedOp):
 
     def forward(self, layer: GRU, x: np.ndarray) -> np.ndarray:
         """int64 [N, T, U]: the state after every step, for int64 inputs [N, T, in]."""
+        return self.trace_gates(layer, x)["h"]
+
+    def trace_gates(self, layer: GRU, x: np.ndarray) -> dict[str, np.ndarray]:
+        """int64 [N, T, U] of the gates r, z, n and the state h after every step."""
         n, steps, _ = x.shape
         u = layer.units
         h = np.zeros((n, u), np.int64)
-        out = np.zeros((n, steps, u), np.int64)
+        rec = {k: np.zeros((n, steps, u), np.int64) for k in ("r", "z", "n", "h")}
         for t in range(steps):
             a = layer.b_x_q.astype(np.int64) + imatmul(x[:, t, :], layer.w_x_q)
             hr = imatmul(h, layer.w_h_q[:2 * u])
@@ -148,9 +152,11 @@ class GRUOp(GatedOp):
                 a_n = a[:, 2 * u:] + qmul(r, layer.b_h_q.astype(np.int64) + imatmul(h, layer.w_h_q[2 * u:]))
             else:
                 a_n = a[:, 2 * u:] + imatmul(qmul(r, h), layer.w_h_q[2 * u:])
-            h = gru_update(z, h, self.gate(layer, a_n, 2))
-            out[:, t] = h
-        return out
+            n_gate = self.gate(layer, a_n, 2)
+            h = gru_update(z, h, n_gate)
+            for k, v in (("r", r), ("z", z), ("n", n_gate), ("h", h)):
+                rec[k][:, t] = v
+        return rec
 
     def macs(self, layer: GRU, steps: int) -> int:
         return steps * 3 * layer.units * (layer.in_features + layer.units)

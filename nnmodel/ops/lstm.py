@@ -107,18 +107,23 @@ class LSTMOp(GatedOp):
     # ------------------------------------------------------------------------------ reference
     def forward(self, layer: LSTM, x: np.ndarray) -> np.ndarray:
         """int64 [N, T, U]: the state h after every step, for int64 inputs [N, T, in]."""
+        return self.trace_gates(layer, x)["h"]
+
+    def trace_gates(self, layer: LSTM, x: np.ndarray) -> dict[str, np.ndarray]:
+        """int64 [N, T, U] of the gates i, f, g, o, the cell c (Q12) and the state h after every step."""
         n, steps, _ = x.shape
         u = layer.units
         h = np.zeros((n, u), np.int64)
         c = np.zeros((n, u), np.int64)
-        out = np.zeros((n, steps, u), np.int64)
+        rec = {k: np.zeros((n, steps, u), np.int64) for k in ("i", "f", "g", "o", "c", "h")}
         for t in range(steps):
             a = layer.b_q.astype(np.int64) + imatmul(x[:, t, :], layer.w_x_q) + imatmul(h, layer.w_h_q)
             i, f, g, o = (self.gate(layer, a[:, k * u:(k + 1) * u], k) for k in range(4))
             c = lstm_cell(f, i, g, c)
             h = lstm_output(o, c)
-            out[:, t] = h
-        return out
+            for k, v in (("i", i), ("f", f), ("g", g), ("o", o), ("c", c), ("h", h)):
+                rec[k][:, t] = v
+        return rec
 
     def macs(self, layer: LSTM, steps: int) -> int:
         return steps * 4 * layer.units * (layer.in_features + layer.units)
@@ -155,6 +160,9 @@ class LSTMOp(GatedOp):
                 f".shift = {lw.w(ll, 'shift')}, .units = {u}u, .per_channel = {int(ll.per_channel)}u}});"]
 
     # ------------------------------------------------------------------------------ description
+    def trace_keys(self) -> list[str]:
+        return ["c", "h"]
+
     def summary(self, layer: LSTM) -> str:
         return f"lstm {layer.in_features}->{layer.units}"
 

@@ -85,6 +85,8 @@ def _draw(plot: plots.Plot, res: Results) -> bytes:
         return plots.weight_histograms(plot, model)
     if plot.file == "first_layer_weights.png":
         return plots.first_layer_weights(plot, model)
+    if plot.file == "recurrent_gates.png":
+        return _draw_gates(plot, res)
     if plot.file in ("rnn_hidden_state.png", "feature_maps.png"):
         return _draw_front(plot, res)
     if isinstance(ev, Regression):
@@ -114,16 +116,37 @@ def _draw_front(plot: plots.Plot, res: Results) -> bytes:
     trace: list = []
     reference.run(model, res.rows[pick], trace=trace)
     if rnn:
-        history = trace[:len(model.leading(ops.SEQUENCE))]
+        n_map = len(model.leading(ops.MAP))
+        history = trace[n_map:n_map + len(model.sequence_front())]
         head_logits = _head_logits_per_row(model, history[-1])
         return plots.rnn_hidden_state(plot, model, view, codes[pick], targets[pick], history, head_logits)
     return plots.feature_maps(plot, model, view, codes[pick], targets[pick], trace[:len(model.leading(ops.MAP))])
 
 
+def _draw_gates(plot: plots.Plot, res: Results) -> bytes:
+    """The gated layers' gates, cells and states on a few examples (the reference, step by step)."""
+    model, codes, targets = res.model, res.data.codes, res.data.targets
+    pick = pick_examples(model, targets, plots.GATE_EXAMPLES)
+    trace: list = []
+    reference.run(model, res.rows[pick], trace=trace)
+    n_map = len(model.leading(ops.MAP))
+    front = model.sequence_front()
+    x = trace[n_map - 1] if n_map else res.rows[pick].astype(np.int64)
+    x_form = ops.MAP if n_map else ops.SEQUENCE
+    traces = []
+    for k, layer in enumerate(front):
+        op = ops.op_of(layer)
+        x_in = ops.adapt(x, x_form, ops.SEQUENCE) if k == 0 else trace[n_map + k - 1]
+        if plots.gate_panels(layer):
+            traces.append((layer, op.trace_gates(layer, x_in)))
+    view = plots.InputView.of(model.input, codes)
+    return plots.recurrent_gates(plot, model, view, codes[pick], targets[pick], traces)
+
+
 def _head_logits_per_row(model: Model, states: np.ndarray) -> np.ndarray:
     """[N, rows, outputs]: the layers after the RNN stack applied to its state after each row."""
     n, rows, units = states.shape
-    head = model.layers[len(model.leading(ops.SEQUENCE)):]
+    head = model.layers[len(model.leading(ops.MAP)) + len(model.sequence_front()):]
     return reference.forward(head, states.reshape(n * rows, units), ops.VECTOR).reshape(n, rows, -1)
 
 

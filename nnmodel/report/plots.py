@@ -27,6 +27,7 @@ DPI = 100
 MISSED_ROWS, MISSED_COLS = 5, 8  # the misclassified grid shows at most 40 images
 SEQ_ROWS, SEQ_COLS = 4, 5  # ... or 20 sequences (curves need room)
 HIDDEN_EXAMPLES = 4  # RNN heat maps: examples shown
+GATE_EXAMPLES = 3  # gated layers' gate heat maps: examples shown
 FEATURE_EXAMPLES = 3  # CNN feature maps: examples shown
 MAX_CHANNELS = 12  # feature-map columns per layer
 FIRST_LAYER_UNITS = 32  # dense-first image models: receptive fields shown
@@ -133,7 +134,7 @@ def _regression_plots(model: Model) -> list[Plot]:
 
 def _front_plots(model: Model) -> list[Plot]:
     """Pictures of the network's front: an RNN's states, a CNN's maps, a dense layer's receptive fields."""
-    front_rnn, front_conv = model.leading(ops.SEQUENCE), model.leading(ops.MAP)
+    front_rnn, front_conv = model.sequence_front(), model.leading(ops.MAP)
     first = ops.op_of(model.layers[0])
     noun = example_noun(model)
     if front_rnn:
@@ -142,10 +143,17 @@ def _front_plots(model: Model) -> list[Plot]:
         head = ("the outputs the head would give" if model.is_regression
                 else "the logits the head would output")
         marks = "dashed: the true value" if model.is_regression else f"white dots: its choice after each {step}"
-        return [Plot("rnn_hidden_state.png", 250 + 420 * (len(front_rnn) + 1), 260 * HIDDEN_EXAMPLES,
-                     f"The RNN reading each {noun} {step} by {step}: its hidden state after each {step} (one "
-                     f"heat-map row per unit), and {head} if the {'image' if image else 'sequence'} stopped "
-                     f"there ({marks}).")]
+        out = [Plot("rnn_hidden_state.png", 250 + 420 * (len(front_rnn) + 1), 260 * HIDDEN_EXAMPLES,
+                    f"The recurrent layers reading each {noun} {step} by {step}: the hidden state after each "
+                    f"{step} (one heat-map row per unit), and {head} if the {'image' if image else 'sequence'} "
+                    f"stopped there ({marks}).")]
+        panels = sum(len(gate_panels(layer)) for layer in front_rnn)
+        if panels:
+            out.append(Plot("recurrent_gates.png", 250 + 260 * panels, 240 * GATE_EXAMPLES,
+                            f"Inside the gated layers, {step} by {step}, on a few {noun}s: each gate's integer "
+                            "value (0..128 = 0..1 for the sigmoid gates, ±128 = ±1 for tanh), the LSTM cell "
+                            "(Q12: 4096 = 1.0) and the state h, one heat-map row per unit."))
+        return out
     if front_conv:
         cols = 1 + min(MAX_CHANNELS, max(layer_channels(c) for c in front_conv))
         return [Plot("feature_maps.png", 110 * cols, (110 * len(front_conv) + 30) * FEATURE_EXAMPLES,
@@ -389,6 +397,46 @@ def rnn_hidden_state(plot: Plot, model: Model, view: InputView, codes: np.ndarra
             ax.set_title(title, fontsize=8)
             ax.set_xlabel(view.steps_axis, fontsize=8)
             ax.tick_params(labelsize=7)
+    return png(fig)
+
+
+def gate_panels(layer: Any) -> list[tuple[str, str]]:
+    """(record, meaning) of the heat maps of one recurrent layer's gates (none for an Elman rnn)."""
+    op = ops.op_of(layer)
+    if not hasattr(op, "trace_gates"):
+        return []
+    kinds = dict(op.GATES)
+    panels = [(name, f"gate {name} ({'σ' if kinds[name] == 'sigmoid' else 'tanh'})") for name in op.gate_names()]
+    if "c" in op.trace_keys():
+        panels.append(("c", "cell c"))
+    return panels + [("h", "state h")]
+
+
+def recurrent_gates(plot: Plot, model: Model, view: InputView, codes: np.ndarray, targets: np.ndarray,
+                    traces: list[tuple[Any, dict[str, np.ndarray]]]) -> bytes:
+    """traces: (layer, its trace_gates record of [N, T, U] arrays) per gated layer of the front."""
+    fig = new_figure(plot.width, plot.height)
+    panels = [(k, layer, rec, key, meaning) for k, (layer, rec) in enumerate(traces)
+              for key, meaning in gate_panels(layer)]
+    left_w = 250 / plot.width
+    panel_w = (1 - left_w) / len(panels)
+    rows = len(codes)
+    for d in range(rows):
+        y0, h = 1 - (d + 1) / rows, 1 / rows
+        ax = fig.add_axes((0.01, y0 + 0.12 * h, left_w - 0.03, 0.72 * h))
+        view.draw(ax, codes[d])
+        ax.set_title(example_caption(model, targets[d]), fontsize=9)
+        for p, (k, _layer, rec, key, meaning) in enumerate(panels):
+            grid = rec[key][d].T
+            ax = fig.add_axes((left_w + p * panel_w + 0.02, y0 + 0.2 * h, panel_w - 0.03, 0.62 * h))
+            if key in ("r", "z", "i", "f", "o"):
+                ax.imshow(grid, cmap="viridis", vmin=0, vmax=128, aspect="auto", interpolation="nearest")
+            else:
+                bound = max(1, int(np.abs(rec[key]).max())) if key == "c" else 128
+                ax.imshow(grid, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto", interpolation="nearest")
+            ax.set_title(f"layer {k}: {meaning}", fontsize=8)
+            ax.set_xlabel(view.steps_axis, fontsize=7)
+            ax.tick_params(labelsize=6)
     return png(fig)
 
 

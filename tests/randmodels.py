@@ -265,11 +265,16 @@ def _gated_layer(rng: np.random.Generator, kind: str, width: int, units: int, in
 def random_gated_model(rng: np.random.Generator, kind: str, name: str = "rgated", max_units: int = 12,
                        max_cols: int = 28, max_rows: int = 28) -> Model:
     """1..2 recurrent layers of `kind` ("gru" or "lstm"; a second layer is sometimes the other gated
-    kind) over rows of 1..max_cols pixels, then 1..2 dense layers; per gate or per gate row."""
+    kind) over rows of 1..max_cols pixels, sometimes behind a 2x2 or 3x3 max-pool of the image (its
+    pooled rows are the steps), then 1..2 dense layers; per gate or per gate row."""
     rows, cols = int(rng.integers(1, max_rows + 1)), int(rng.integers(1, max_cols + 1))
     per_channel = bool(rng.random() < 0.5)
     layers: list = []
     width, in_max = cols, INPUT_MAX
+    pool = int(rng.choice([2, 3])) if rng.random() < 0.25 else 0
+    if pool and min(rows, cols) >= pool:
+        layers.append(MaxPool2D((rows, cols, 1), pool))
+        width = layers[0].out_shape[1]
     for k in range(int(rng.integers(1, 3))):
         other = "lstm" if kind == "gru" else "gru"
         this = other if k and rng.random() < 0.3 else kind

@@ -118,6 +118,25 @@ def test_target_cnn_bit_identical(tmp_path: Path, storage: str, variant: str) ->
     assert len(np.unique(got, axis=0)) > 100, "logits should vary with the image"
 
 
+def test_pool_only_front_compiles_and_matches(tmp_path: Path) -> None:
+    """A map front of pools alone (no conv) before a dense layer, and before a GRU: its stage function
+    is NNRT_CONV_FN, which only nnrt/ops/conv2d.h used to define (the C did not compile)."""
+    from randmodels import _activation, _dense, _finish, _gated_layer
+
+    from nnmodel.model import InputSpec, MaxPool2D, Model
+
+    rng = np.random.default_rng(1)
+    for name, front in (("pool_dense", []), ("pool_gru", [_gated_layer(rng, "gru", 6, 5, 255, False)])):
+        width = front[0].units if front else 36
+        head = _dense(rng, width, 10, _activation(rng, True), False, True, 8)
+        _finish(rng, head, 127 if front else 255, False, True, 8)
+        model = Model(name, InputSpec(12, 12, 1 / 255), [MaxPool2D((12, 12, 1), 2), *front, head],
+                      [f"c{k}" for k in range(10)], {})
+        images = random_images(rng, model, 10)
+        got = hostc.build(model, tmp_path / name, storage="progmem").logits(images)
+        assert np.array_equal(got, reference.run(model, images)), name
+
+
 def test_target_cnn_plan_and_ram() -> None:
     """conv1 reads only input rows/cols 0..23 (window ring of 3 previous rows), conv2 only 9x9 outputs
     (running: ring of 3 rows + 3x6 int16 maxima), int16 logits when proven; the RAM total counts every

@@ -294,8 +294,10 @@ def _host_batch(seeds: list[int], work: Path) -> tuple[int, int]:
     np.concatenate([images.reshape(-1) for images, _ in runs]).astype(np.uint8).tofile(work / "images.u8")
     exe = work / "batch"
     includes = [arg for d in (*dirs, NNRT / "include") for arg in ("-I", str(d))]
-    subprocess.run([find_cc(), *WARNINGS, "-O1", *includes, str(driver), *(str(d / f"{m.name}.c") for d, (_, m) in
-                    zip(dirs, runs)), str(NNRT / "src" / "nnrt.c"), "-o", str(exe)], check=True)
+    build = subprocess.run([find_cc(), *WARNINGS, "-O1", *includes, str(driver), *(str(d / f"{m.name}.c") for d, (_, m)
+                            in zip(dirs, runs)), str(NNRT / "src" / "nnrt.c"), "-o", str(exe)],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, [line for line in build.stderr.splitlines() if "error" in line][:3]
     lines = subprocess.run([str(exe), str(work / "images.u8")], capture_output=True, text=True,
                            check=True).stdout.splitlines()
     bad = 0
@@ -326,7 +328,8 @@ def _mkdir(path: Path) -> Path:
 def test_random_gated_models_reach_every_saturation(monkeypatch: pytest.MonkeyPatch) -> None:
     """The equivalence above means something only if its models reach the edges: pre-activations
     clamped at +127 and -127, sigmoid gates at exactly 0 and 128, LSTM cells clamped at ±32767, GRUs
-    both ways of reset_after, per-gate and per-row requantization, stacked and mixed layers; and if
+    both ways of reset_after, per-gate and per-row requantization, stacked and mixed layers, behind a
+    pool of the image or not; and if
     most models' logits still depend on the input."""
     from nnmodel import reference
     from nnmodel.ops import gated, gates, lstm
@@ -359,10 +362,11 @@ def test_random_gated_models_reach_every_saturation(monkeypatch: pytest.MonkeyPa
         seen.update(("reset_after", layer.reset_after) for layer in front if layer.kind == "gru")
         seen.update(("per_row", layer.acc_scale.size > (3 if layer.kind == "gru" else 4)) for layer in front)
         seen.add(("stack", tuple(layer.kind for layer in front)))
+        seen.add(("pool", model.layers[0].kind == "maxpool2d"))
     want = {("pre", 127), ("pre", -127), ("gate", 0), ("gate", 128), ("cell", 32767), ("cell", -32767),
             ("reset_after", True), ("reset_after", False), ("per_row", True), ("per_row", False),
             ("stack", ("gru", "gru")), ("stack", ("gru", "lstm")), ("stack", ("lstm", "lstm")),
-            ("stack", ("lstm", "gru"))}
+            ("stack", ("lstm", "gru")), ("pool", True), ("pool", False)}
     print(f"{varied} of {N_HOST_MODELS} models give at least {INPUTS // 4} distinct logit rows for {INPUTS} inputs")
     assert want <= seen, sorted(want - seen)
     assert varied >= N_HOST_MODELS // 2  # most models' logits depend on their input, not only on saturation
@@ -414,7 +418,8 @@ def test_random_gated_models_on_the_target_instruction_set(tmp_path: Path, arch:
         got = np.array([[int(v) for v in line.split()] for line in lines])
         mismatched += int(got.shape != (len(images), model.n_classes) or np.any(got != reference.run(model, images)))
         ran += 1
-        key = f"{model.layers[0].kind}/{storage}"
+        pooled = "pool+" if model.layers[0].kind == "maxpool2d" else ""
+        key = f"{pooled}{next(x.kind for x in model.layers if x.kind in ('gru', 'lstm'))}/{storage}"
         kinds[key] = kinds.get(key, 0) + 1
     print(f"{arch}: {ran} random GRU/LSTM models ({kinds}), {mismatched} differ from the reference")
     assert ran == N_SIM_MODELS and mismatched == 0, f"{mismatched} of {ran} models differ from the reference"

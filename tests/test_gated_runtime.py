@@ -1,10 +1,13 @@
-"""The C gate arithmetic of the gated recurrences (lib/nnrt/include/nnrt/ops/gates.h, lstm.h) against
-nnmodel/ops/gates.py and nnmodel/quant.py, exhaustively where the ranges allow, on the host and on the
-ATtiny85 in simavr (whose gate path is multiplier-free shift-and-add).
+"""The C runtime of the gated recurrences (lib/nnrt/include/nnrt/ops/gates.h, gru.h, lstm.h).
 
-tests/gates_check.c prints one digest line per family (count, sum of values, sum of running sums, both
-mod 2^32); this file replays every family in numpy and compares. A mismatch names the family; gates_check.c
-built with -DGATES_DUMP prints every value to find it.
+- The gate arithmetic against nnmodel/ops/gates.py and nnmodel/quant.py, exhaustively where the ranges
+  allow, on the host and on the ATtiny85 in simavr (whose gate path is multiplier-free shift-and-add):
+  tests/gates_check.c prints one digest line per family (count, sum of values, sum of running sums, both
+  mod 2^32), replayed here in numpy. A mismatch names the family; gates_check.c built with -DGATES_DUMP
+  prints every value to find it.
+- Random GRU and LSTM models (tests/randmodels.py) against nnmodel.reference: on the host, in simavr and
+  in QEMU (RV32IMC, Cortex-M4), with a check that they reach every saturation.
+- The ATtiny85 firmware of a GRU/LSTM model calls no libgcc multiply in its gate path.
 """
 from __future__ import annotations
 

@@ -276,9 +276,9 @@ def random_gated(seed: int, **sizes: int) -> tuple[np.ndarray, Model]:
     return random_images(rng, model, INPUTS), model
 
 
-def _host_batch(seeds: list[int], work: Path) -> tuple[int, int]:
-    """(models, mismatching inputs) of the random gated models of `seeds` built into one executable,
-    each with its own weight storage (ram, flash, progmem, eeprom by seed)."""
+def _host_batch(seeds: list[int], work: Path, flags: tuple[str, ...] = ("-O1",)) -> tuple[int, int]:
+    """(models, mismatching inputs) of the random gated models of `seeds` built into one executable
+    (with `flags`), each with its own weight storage (ram, flash, progmem, eeprom by seed)."""
     from nnmodel import reference
     from nnmodel.codegen import compile_model
     from nnmodel.hostc import WARNINGS, find_cc
@@ -297,7 +297,7 @@ def _host_batch(seeds: list[int], work: Path) -> tuple[int, int]:
     np.concatenate([images.reshape(-1) for images, _ in runs]).astype(np.uint8).tofile(work / "images.u8")
     exe = work / "batch"
     includes = [arg for d in (*dirs, NNRT / "include") for arg in ("-I", str(d))]
-    build = subprocess.run([find_cc(), *WARNINGS, "-O1", *includes, str(driver), *(str(d / f"{m.name}.c") for d, (_, m)
+    build = subprocess.run([find_cc(), *WARNINGS, *flags, *includes, str(driver), *(str(d / f"{m.name}.c") for d, (_, m)
                             in zip(dirs, runs)), str(NNRT / "src" / "nnrt.c"), "-o", str(exe)],
                            capture_output=True, text=True)
     assert build.returncode == 0, [line for line in build.stderr.splitlines() if "error" in line][:3]
@@ -321,6 +321,13 @@ def test_random_gated_models_bit_identical_on_the_host(tmp_path: Path) -> None:
     models, bad = sum(n for n, _ in results), sum(b for _, b in results)
     print(f"host: {models} random GRU/LSTM models x {INPUTS} inputs, {bad} mismatching inputs")
     assert models == N_HOST_MODELS and bad == 0
+
+
+def test_random_gated_models_clean_under_sanitizers(tmp_path: Path) -> None:
+    """Sixteen of them built with -fsanitize=address,undefined (any report aborts the run): 0 mismatches."""
+    sanitize = ("-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all")
+    models, bad = _host_batch(list(range(BATCH)), tmp_path, sanitize)
+    assert models == BATCH and bad == 0
 
 
 def _mkdir(path: Path) -> Path:

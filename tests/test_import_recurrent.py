@@ -2,8 +2,9 @@
 writes (tests/onnx_forms.torch_recurrent, checked node for node against that version's real output),
 and Keras 3's GRU (reset_after both ways), LSTM and SimpleRNN saved by Keras itself. The float model
 agrees with onnxruntime / Keras predict (max |difference| <= 1e-4), the integer model imported by
-`nnmodel import` agrees with the float one on the class of >= 90% of held-out gestures, and every form
-nnmodel cannot run is one line naming the node (nothing written)."""
+`nnmodel import` agrees with the float one on the class of >= 90% of held-out gestures and its C is
+bit-identical (`nnmodel verify`), and every form nnmodel cannot run is one line naming the node
+(nothing written)."""
 from __future__ import annotations
 
 import os
@@ -184,8 +185,8 @@ TRAINED = {  # Keras layer, and the torch form of the same weights (None: torch 
 @pytest.mark.parametrize("form", list(TRAINED))
 def test_import_of_trained_gesture_models_keeps_the_float_class(tmp_path: Path, form: str) -> None:
     """A Keras model trained on the gestures and its torch-form ONNX twin: both import through the CLI,
-    agree with their framework <= 1e-4, give the same integers, and the integer reference picks the
-    float model's class on >= 90% of held-out gestures."""
+    agree with their framework <= 1e-4, give the same integers, the integer reference picks the float
+    model's class on >= 90% of held-out gestures, and `nnmodel verify` finds the C bit-identical."""
     keras.utils.set_random_seed(0)
     x, y = GESTURES["x"].astype(np.float64), GESTURES["y"]
     layer, kind = TRAINED[form]
@@ -223,6 +224,9 @@ def test_import_of_trained_gesture_models_keeps_the_float_class(tmp_path: Path, 
           f"float accuracy {(np.argmax(floats, axis=1) == test.y).mean():.2%}, "
           f"int {(np.argmax(ints, axis=1) == test.y).mean():.2%}")
     assert same >= 0.90, same
+    for path, _, _ in files:  # the generated C (nnrt gru.h / lstm.h, the rnn's dense kernels) is bit-identical
+        done = nnmodel("verify", str(path.with_suffix(".nnm")), "--data", str(tmp_path / "test.npz")).stdout
+        assert done.startswith(f"{len(test)}/{len(test)} bit-identical"), done
 
 
 def _edit(path: Path, op: str, **changes: object) -> Path:

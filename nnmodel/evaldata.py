@@ -65,6 +65,7 @@ def sample_codes(model: Model, samples: Samples) -> np.ndarray:
     spec = model.input
     shape = tuple(samples.shape)
     flat = spec.kind == "vector" and int(np.prod(shape)) == spec.cols  # e.g. 8x8 images for a 64-input MLP
+    flat = flat or (spec.kind == "sequence" and shape == (spec.size,))  # CSV rows of T·F values, step by step
     if shape != spec.shape and not flat and not (spec.kind == "image" and spec.channels == 1
                                                  and shape == spec.shape[:2]):
         raise NNModelError(f"{samples.source}: samples have shape {'x'.join(map(str, shape))}, but model "

@@ -126,3 +126,175 @@ def bn_absorbing(w: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tupl
     mean, var = rng.normal(0, 0.3, n), rng.uniform(0.5, 2.0, n)
     k = gamma / np.sqrt(var + 1e-5)
     return w / k.reshape(-1, 1, 1, 1), (b - beta) / k + mean, (gamma, beta, mean, var)
+
+
+# ---------------------------------------------------------------------------------------------- recurrent
+# nn.GRU / nn.LSTM / nn.RNN followed by nn.Linear, as torch 2.13.0's TorchScript exporter writes them
+# (torch.onnx.export(..., dynamo=False), constant folding on; checked node for node against that
+# version's real output, see docs/import.md "How the tests prove it"):
+# - the weights become initializers W [1, G·H, F], R [1, G·H, H], B [1, 2·G·H] with the gate blocks in
+#   ONNX's order (torch's GRU r,z,n -> z,r,n; LSTM i,f,g,o -> i,o,f,g), B = [b_ih, b_hh];
+# - the zero initial state forward() makes when given no h0 is computed from the input's batch size:
+#   Shape -> Gather -> Unsqueeze -> Concat([layers], ., [H]) -> ConstantOfShape(0) (dynamic batch), or a
+#   zero Constant [layers, N, H] -> Expand (fixed batch); with several layers each takes a Slice of it;
+# - batch_first=True: Transpose [1, 0, 2] before the node and after the Squeeze of Y;
+# - GRU: linear_before_reset=1; RNN: activations ["Tanh"] or ["Relu"];
+# - out[:, -1] (out[-1] without batch_first): Squeeze(Y, [1]) -> (Transpose) -> Gather(-1, time axis);
+#   h_n[-1]: Gather(Y_h, -1, axis 0), stacked layers concatenate their Y_h first (Concat axis 0);
+#   h_n.squeeze(0): Squeeze(Y_h, [0]); out[:, -1:, :].flatten(1): Slice then Flatten;
+# - opset < 13: Squeeze's axes are an attribute; opset 9 writes out[:, -1] as Slice (attributes) + Squeeze.
+TORCH_TO_ONNX_GATES = {"GRU": (1, 0, 2), "LSTM": (0, 3, 1, 2), "RNN": (0,)}
+
+
+def _const(name: str, value: np.ndarray) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], name=name.replace("_output_0", ""),
+                            value=numpy_helper.from_array(np.asarray(value)))
+
+
+def torch_recurrent(kind: str, layers: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+                    fc_w: np.ndarray, fc_b: np.ndarray, steps: int, path: Path, batch_first: bool = True,
+                    use: str = "out", nonlinearity: str = "tanh", fixed_batch: int | None = None,
+                    opset: int = 17) -> Path:
+    """nn.<kind>(F, H, num_layers=len(layers), batch_first) -> nn.Linear on the last step; layers: torch's
+    (weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}) in torch's gate order. use: "out"
+    (out[:, -1] or out[-1]), "h" (h_n[-1]), "hsq" (h_n.squeeze(0)), "slice" (out[:, -1:, :].flatten(1))."""
+    hidden, feat = layers[0][1].shape[1], layers[0][0].shape[1]
+    order = TORCH_TO_ONNX_GATES[kind]
+
+    def onnx_order(m: np.ndarray) -> np.ndarray:
+        return np.concatenate([m[g * hidden:(g + 1) * hidden] for g in order])
+
+    i64 = np.int64
+    inits = [_init("fc.weight", fc_w), _init("fc.bias", fc_b)]
+    nodes: list = []
+    x, batch_axis = "input", 0 if batch_first else 1
+    if fixed_batch is None:
+        nodes += [helper.make_node("Shape", ["input"], ["/rnn/Shape_output_0"], name="/rnn/Shape"),
+                  _const("/rnn/Constant_output_0", np.array(batch_axis, i64)),
+                  helper.make_node("Gather", ["/rnn/Shape_output_0", "/rnn/Constant_output_0"],
+                                   ["/rnn/Gather_output_0"], name="/rnn/Gather", axis=0),
+                  _const("/rnn/Constant_1_output_0", np.array([len(layers)], i64)),
+                  *_unsqueeze("/rnn/Gather_output_0", "/rnn/Unsqueeze_output_0", "/rnn/Unsqueeze", opset),
+                  _const("/rnn/Constant_2_output_0", np.array([hidden], i64)),
+                  helper.make_node("Concat", ["/rnn/Constant_1_output_0", "/rnn/Unsqueeze_output_0",
+                                              "/rnn/Constant_2_output_0"], ["/rnn/Concat_output_0"],
+                                   name="/rnn/Concat", axis=0),
+                  helper.make_node("ConstantOfShape", ["/rnn/Concat_output_0"], ["/rnn/ConstantOfShape_output_0"],
+                                   name="/rnn/ConstantOfShape", value=numpy_helper.from_array(np.zeros(1, np.float32)))]
+        zeros = "/rnn/ConstantOfShape_output_0"
+    if batch_first:
+        nodes.append(helper.make_node("Transpose", ["input"], ["/rnn/Transpose_output_0"], name="/rnn/Transpose",
+                                      perm=[1, 0, 2]))
+        x = "/rnn/Transpose_output_0"
+    if fixed_batch is not None:  # the zeros are a constant, expanded to the batch read off the (transposed) input
+        nodes += [_const("/rnn/Constant_output_0", np.zeros((len(layers), fixed_batch, hidden), np.float32)),
+                  helper.make_node("Shape", [x], ["/rnn/Shape_output_0"], name="/rnn/Shape"),
+                  _const("/rnn/Constant_1_output_0", np.array(1, i64)),
+                  helper.make_node("Gather", ["/rnn/Shape_output_0", "/rnn/Constant_1_output_0"],
+                                   ["/rnn/Gather_output_0"], name="/rnn/Gather"),
+                  *_unsqueeze("/rnn/Gather_output_0", "onnx::Concat_73", "Unsqueeze_13", opset),
+                  _const("/rnn/Constant_2_output_0", np.array([hidden], i64)),
+                  _const("onnx::Concat_108", np.array([len(layers)], i64)),
+                  helper.make_node("Concat", ["onnx::Concat_108", "onnx::Concat_73", "/rnn/Constant_2_output_0"],
+                                   ["/rnn/Concat_output_0"], name="/rnn/Concat", axis=0),
+                  helper.make_node("Expand", ["/rnn/Constant_output_0", "/rnn/Concat_output_0"],
+                                   ["/rnn/Expand_output_0"], name="/rnn/Expand")]
+        zeros = "/rnn/Expand_output_0"
+    states = []
+    for k, (w_ih, w_hh, b_ih, b_hh) in enumerate(layers):
+        tag = "" if k == 0 else f"_{k}"
+        w_name, r_name, b_name = (f"onnx::{kind}_{200 + 10 * k + j}" for j in range(3))
+        inits += [_init(w_name, onnx_order(w_ih)[None]), _init(r_name, onnx_order(w_hh)[None]),
+                  _init(b_name, np.concatenate([onnx_order(b_ih), onnx_order(b_hh)])[None])]
+        initial = [zeros] * (2 if kind == "LSTM" else 1)
+        if len(layers) > 1:  # each layer's slice of the zeros (an LSTM slices once for h0, once for c0)
+            for j in range(len(initial)):
+                at = f"{k}_{j}"
+                nodes += [_const(f"/rnn/Constant_a{at}_output_0", np.array([0], i64)),
+                          _const(f"/rnn/Constant_b{at}_output_0", np.array([k], i64)),
+                          _const(f"/rnn/Constant_c{at}_output_0", np.array([k + 1], i64)),
+                          helper.make_node("Slice", [zeros, f"/rnn/Constant_b{at}_output_0",
+                                                     f"/rnn/Constant_c{at}_output_0", f"/rnn/Constant_a{at}_output_0"],
+                                           [f"/rnn/Slice_{at}_output_0"], name=f"/rnn/Slice_{at}")]
+                initial[j] = f"/rnn/Slice_{at}_output_0"
+        attrs: dict = {"hidden_size": hidden}
+        if kind == "GRU":
+            attrs["linear_before_reset"] = 1
+        if kind == "RNN":
+            attrs["activations"] = ["Relu" if nonlinearity == "relu" else "Tanh"]
+        outs = [f"/rnn/{kind}{tag}_output_{j}" for j in range(3 if kind == "LSTM" else 2)]
+        nodes.append(helper.make_node(kind, [x, w_name, r_name, b_name, "", *initial], outs, name=f"/rnn/{kind}{tag}",
+                                      **attrs))
+        states.append(outs[1])
+        if k < len(layers) - 1 or use in ("out", "slice"):  # Y without its direction axis
+            nodes += _squeeze(outs[0], [1], f"/rnn/Squeeze{tag}", opset)
+            x = f"/rnn/Squeeze{tag}_output_0"
+    if use in ("out", "slice") and batch_first:
+        nodes.append(helper.make_node("Transpose", [x], ["/rnn/Transpose_1_output_0"], name="/rnn/Transpose_1",
+                                      perm=[1, 0, 2]))
+        x = "/rnn/Transpose_1_output_0"
+    time_axis = 1 if batch_first else 0
+    if use == "out" and opset >= 11:
+        nodes += [_const("/Constant_output_0", np.array(-1, i64)),
+                  helper.make_node("Gather", [x, "/Constant_output_0"], ["/Gather_output_0"], name="/Gather",
+                                   axis=time_axis)]
+        last = "/Gather_output_0"
+    elif use == "out" or use == "slice":
+        if opset < 10:
+            nodes.append(helper.make_node("Slice", [x], ["/Slice_output_0"], name="/Slice", axes=[time_axis],
+                                          starts=[-1], ends=[2**63 - 1]))
+        else:
+            nodes += [_const("/Constant_output_0", np.array([time_axis], i64)),
+                      _const("/Constant_1_output_0", np.array([-1], i64)),
+                      _const("/Constant_2_output_0", np.array([2**63 - 1], i64)),
+                      _const("/Constant_3_output_0", np.array([1], i64)),
+                      helper.make_node("Slice", [x, "/Constant_1_output_0", "/Constant_2_output_0",
+                                                 "/Constant_output_0", "/Constant_3_output_0"], ["/Slice_output_0"],
+                                       name="/Slice")]
+        if use == "slice" and batch_first:
+            nodes.append(helper.make_node("Flatten", ["/Slice_output_0"], ["/Flatten_output_0"], name="/Flatten",
+                                          axis=1))
+            last = "/Flatten_output_0"
+        else:
+            nodes += _squeeze("/Slice_output_0", [time_axis], "/Squeeze", opset)
+            last = "/Squeeze_output_0"
+    elif use == "hsq":
+        nodes += _squeeze(states[-1], [0], "/Squeeze", opset)
+        last = "/Squeeze_output_0"
+    else:  # h_n[-1]
+        h = states[-1]
+        if len(layers) > 1:
+            nodes.append(helper.make_node("Concat", states, ["/rnn/Concat_1_output_0"], name="/rnn/Concat_1", axis=0))
+            h = "/rnn/Concat_1_output_0"
+        nodes += [_const("/Constant_output_0", np.array(-1, i64)),
+                  helper.make_node("Gather", [h, "/Constant_output_0"], ["/Gather_output_0"], name="/Gather", axis=0)]
+        last = "/Gather_output_0"
+    nodes.append(helper.make_node("Gemm", [last, "fc.weight", "fc.bias"], ["output"], name="/fc/Gemm", alpha=1.0,
+                                  beta=1.0, transB=1))
+    batch = fixed_batch if fixed_batch is not None else "N"
+    in_shape = [batch, steps, feat] if batch_first else [steps, batch, feat]
+    graph = helper.make_graph(nodes, "main_graph", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                                  in_shape)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [batch, len(fc_b)])], inits)
+    model = helper.make_model(graph, producer_name="pytorch", producer_version="2.13.0",
+                              opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def _unsqueeze(x: str, out: str, name: str, opset: int) -> list:
+    """torch's Unsqueeze of the batch size at axis 0: axes as a constant input from opset 13."""
+    if opset < 13:
+        return [helper.make_node("Unsqueeze", [x], [out], name=name, axes=[0])]
+    return [_const(f"{name}_axes", np.array([0], np.int64)), helper.make_node("Unsqueeze", [x, f"{name}_axes"], [out],
+                                                                              name=name)]
+
+
+def _squeeze(x: str, axes: list[int], name: str, opset: int) -> list:
+    """torch's Squeeze: axes as a constant input from opset 13, an attribute before."""
+    if opset < 13:
+        return [helper.make_node("Squeeze", [x], [f"{name}_output_0"], name=name, axes=axes)]
+    const = f"{name}_axes_output_0"
+    return [_const(const, np.array(axes, np.int64)),
+            helper.make_node("Squeeze", [x, const], [f"{name}_output_0"], name=name)]

@@ -9,6 +9,9 @@ import numpy as np
 
 from nnmodel.model import RNN, Activation, Conv2D, Dense, InputSpec, MaxPool2D, Model
 from nnmodel.ops.activation import make_lut
+from nnmodel.ops.gates import PRE_MAX
+from nnmodel.ops.gru import GRU
+from nnmodel.ops.lstm import LSTM
 from nnmodel.proof import accumulator_bounds
 from nnmodel.quant import ACC_MAX, INPUT_MAX, MULT_MAX
 
@@ -53,21 +56,24 @@ def _requant(rng: np.random.Generator, layer, in_max: int, per_channel: bool) ->
     n = len(layer.b_q) if per_channel else 1
     mult, shift = np.zeros(n, np.int32), np.zeros(n, np.int32)
     for j in range(n):
-        a = int(bounds[j] if per_channel else bounds.max())
-        typical = max(a / 8.0, 1.0)
-        real = 10 ** rng.uniform(np.log10(8 / typical), np.log10(512 / typical))
-        s = int(rng.integers(0, 32)) if rng.random() < 0.3 else 31
-        while s > 0 and round(real * 2**s) > MULT_MAX:  # keep the ratio: M is at most MULT_MAX
-            s -= 1
-        while s >= 0:
-            m = int(min(max(round(real * 2**s), 1), MULT_MAX))
-            if a * m + (1 << (s - 1) if s else 0) <= ACC_MAX:
-                break
-            s -= 1
-        if s < 0:
-            m, s = 1, 0
-        mult[j], shift[j] = m, s
+        mult[j], shift[j] = _pair(rng, int(bounds[j] if per_channel else bounds.max()), 8, 512)
     layer.mult, layer.shift = mult, shift
+
+
+def _pair(rng: np.random.Generator, a: int, low: float, high: float) -> tuple[int, int]:
+    """(M, S) taking a typical accumulator (a/8, a the proven bound) to low..high output steps, at a
+    random precision (S 0..31, mostly 31), with a·M + 2^(S-1) within int32."""
+    typical = max(a / 8.0, 1.0)
+    real = 10 ** rng.uniform(np.log10(low / typical), np.log10(high / typical))
+    s = int(rng.integers(0, 32)) if rng.random() < 0.3 else 31
+    while s > 0 and round(real * 2**s) > MULT_MAX:  # keep the ratio: M is at most MULT_MAX
+        s -= 1
+    while s >= 0:
+        m = int(min(max(round(real * 2**s), 1), MULT_MAX))
+        if a * m + (1 << (s - 1) if s else 0) <= ACC_MAX:
+            return m, s
+        s -= 1
+    return 1, 0
 
 
 def _bias(rng: np.random.Generator, n: int, room: int) -> np.ndarray:
@@ -215,6 +221,83 @@ def random_model(rng: np.random.Generator, name: str = "rand", int4: bool = Fals
         layers.append(layer)
         width = out
     return Model(name, InputSpec(rows, cols, 1 / 255), layers, [f"c{k}" for k in range(width)], {"random": True})
+
+
+def _gated_layer(rng: np.random.Generator, kind: str, width: int, units: int, in_max: int,
+                 per_channel: bool) -> GRU | LSTM:
+    """A gru (reset_after either way) or lstm layer with full-range int8 weights, random biases and
+    gate requantizations taking typical accumulators to 1..512 pre-activation steps: many gates sit
+    at the table's ends (pre-activations clamped at ±127, gates 0 or 128) and LSTM cells run into
+    ±32767 over a few steps; others stay on the slopes."""
+    gates = 3 if kind == "gru" else 4
+    rows = gates * units
+    w_x, w_h = _weights(rng, (rows, width)), _weights(rng, (rows, units))
+    n_pairs = rows if per_channel else gates
+    zeros = np.zeros(0, np.int32)
+    if kind == "gru":
+        reset_after = bool(rng.random() < 0.5)
+        b_h = zeros
+        if reset_after:  # b_hn + W_hn·h inside the reset product: 128 times it must fit int32
+            inner = int((np.abs(w_h[2 * units:].astype(np.int64)).sum(axis=1) * PRE_MAX).max())
+            b_h = _bias(rng, units, max(((2**31 - 65) // 128 - inner) // 2, 0))
+        layer: GRU | LSTM = GRU(width, units, reset_after, w_x.astype(np.float32), w_h.astype(np.float32),
+                                np.zeros(rows, np.float32), np.zeros(rows, np.float32), w_x, w_h,
+                                np.zeros(rows, np.int32), b_h, 1.0, np.ones(n_pairs), zeros, zeros)
+    else:
+        layer = LSTM(width, units, w_x.astype(np.float32), w_h.astype(np.float32), np.zeros(rows, np.float32),
+                     w_x, w_h, np.zeros(rows, np.int32), 1.0, np.ones(n_pairs), zeros, zeros)
+    bound = int(accumulator_bounds(layer, in_max).max())
+    room = (ACC_MAX - bound) // 2
+    # biases about the size of a typical product sum (bound/16); sometimes far larger (gates stuck at an end)
+    b = _bias(rng, rows, max(min(room, bound // 16 if rng.random() < 0.85 else room), 0))
+    if kind == "gru":
+        layer.b_x_q = b
+    else:
+        layer.b_q = b
+    bounds = accumulator_bounds(layer, in_max)
+    pairs = [_pair(rng, int(bounds[j] if per_channel else bounds[j * units:(j + 1) * units].max()), 1, 512)
+             for j in range(n_pairs)]
+    layer.mult = np.array([m for m, _ in pairs], np.int32)
+    layer.shift = np.array([s for _, s in pairs], np.int32)
+    return layer
+
+
+def random_gated_model(rng: np.random.Generator, kind: str, name: str = "rgated", max_units: int = 12,
+                       max_cols: int = 28, max_rows: int = 28) -> Model:
+    """1..2 recurrent layers of `kind` ("gru" or "lstm"; a second layer is sometimes the other gated
+    kind) over rows of 1..max_cols pixels, sometimes behind a 2x2 or 3x3 max-pool of the image (its
+    pooled rows are the steps), then 1..2 dense layers; per gate or per gate row."""
+    rows, cols = int(rng.integers(1, max_rows + 1)), int(rng.integers(1, max_cols + 1))
+    per_channel = bool(rng.random() < 0.5)
+    layers: list = []
+    width, in_max = cols, INPUT_MAX
+    pool = int(rng.choice([2, 3])) if rng.random() < 0.25 else 0
+    if pool and min(rows, cols) >= pool:
+        layers.append(MaxPool2D((rows, cols, 1), pool))
+        width = layers[0].out_shape[1]
+    for k in range(int(rng.integers(1, 3))):
+        other = "lstm" if kind == "gru" else "gru"
+        this = other if k and rng.random() < 0.3 else kind
+        units = int(rng.integers(1, max_units + 1))
+        layers.append(_gated_layer(rng, this, width, units, in_max, per_channel))
+        width, in_max = units, PRE_MAX
+    n_dense = int(rng.integers(1, 3))
+    for i in range(n_dense):
+        last = i == n_dense - 1
+        out = int(rng.integers(2, 12)) if last else int(rng.integers(1, 16))
+        layer = _dense(rng, width, out, _activation(rng, last), per_channel, last, 8)
+        in_max = _finish(rng, layer, in_max, per_channel, last, 8)
+        layers.append(layer)
+        width = out
+    return Model(name, InputSpec(rows, cols, 1 / 255), layers, [f"c{k}" for k in range(width)], {"random": True})
+
+
+def random_gru_model(rng: np.random.Generator, name: str = "rgru", **sizes: int) -> Model:
+    return random_gated_model(rng, "gru", name, **sizes)
+
+
+def random_lstm_model(rng: np.random.Generator, name: str = "rlstm", **sizes: int) -> Model:
+    return random_gated_model(rng, "lstm", name, **sizes)
 
 
 def random_images(rng: np.random.Generator, model: Model, n: int) -> np.ndarray:

@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, small_mlp, small_rnn
-from randmodels import random_conv_model, random_images, random_model, small_cnn
+from randmodels import (
+    random_conv_model,
+    random_gru_model,
+    random_images,
+    random_lstm_model,
+    random_model,
+    small_cnn,
+)
 
 from nnmodel import NNModelError, hostc, reference
 from nnmodel.codegen import compile_model
@@ -109,6 +116,25 @@ def test_target_cnn_bit_identical(tmp_path: Path, storage: str, variant: str) ->
     np.testing.assert_array_equal(got, reference.run(model, images))
     assert build.check() == 0
     assert len(np.unique(got, axis=0)) > 100, "logits should vary with the image"
+
+
+def test_pool_only_front_compiles_and_matches(tmp_path: Path) -> None:
+    """A map front of pools alone (no conv) before a dense layer, and before a GRU: its stage function
+    is NNRT_CONV_FN, which only nnrt/ops/conv2d.h used to define (the C did not compile)."""
+    from randmodels import _activation, _dense, _finish, _gated_layer
+
+    from nnmodel.model import InputSpec, MaxPool2D, Model
+
+    rng = np.random.default_rng(1)
+    for name, front in (("pool_dense", []), ("pool_gru", [_gated_layer(rng, "gru", 6, 5, 255, False)])):
+        width = front[0].units if front else 36
+        head = _dense(rng, width, 10, _activation(rng, True), False, True, 8)
+        _finish(rng, head, 127 if front else 255, False, True, 8)
+        model = Model(name, InputSpec(12, 12, 1 / 255), [MaxPool2D((12, 12, 1), 2), *front, head],
+                      [f"c{k}" for k in range(10)], {})
+        images = random_images(rng, model, 10)
+        got = hostc.build(model, tmp_path / name, storage="progmem").logits(images)
+        assert np.array_equal(got, reference.run(model, images)), name
 
 
 def test_target_cnn_plan_and_ram() -> None:
@@ -374,6 +400,10 @@ def test_runtime_compiles_warning_free(tmp_path: Path, arch: str) -> None:
         models = [small_rnn(lut=target != "attiny85"), small_cnn(name="cnn4")]
         if not (target == "attiny85" and storage == "eeprom"):  # an MLP's weights exceed 512 B
             models.append(small_mlp(hidden=4 if target == "attiny85" else 16))
+        # GRU (reset_after both ways) and LSTM, per gate and per gate row: nnrt/ops/gates.h, gru.h, lstm.h
+        small = {"max_units": 3, "max_cols": 6} if target == "attiny85" else {}
+        models += [make(np.random.default_rng(s), name=f"{make.__name__[7:11]}{s}", **small)
+                   for make in (random_gru_model, random_lstm_model) for s in range(4)]
         if target != "attiny85":  # int8 per channel, and random conv/pool/int4 models of every kind
             models.append(small_cnn(name="cnn8", bits=8, per_channel=True))
             models += [random_conv_model(np.random.default_rng(s), name=f"rc{s}") for s in range(5000, 5012)]

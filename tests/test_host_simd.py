@@ -11,7 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from randmodels import _activation, _dense, _finish, random_conv_model, random_images, random_model
+from randmodels import (
+    _activation,
+    _dense,
+    _finish,
+    random_conv_model,
+    random_gated_model,
+    random_images,
+    random_model,
+)
 from test_codegen import _check_random
 
 from nnmodel import hostc, reference
@@ -73,6 +81,17 @@ def test_conv_models_equal_the_reference_at_O3_native(tmp_path: Path, path: str)
     """The conv kernels' eight-channel passes (lib/nnrt/include/nnrt/ops/conv2d.h), inlined into each
     stage, under the host's vectoriser too (GCC has miscompiled int8 dot products at -O3 -march=native)."""
     _check_all(tmp_path, path, wide_conv, 9500)
+
+
+def wide_gated(rng: np.random.Generator, name: str) -> Model:
+    return random_gated_model(rng, str(rng.choice(["gru", "lstm"])), name=name, max_units=24)
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_gated_models_equal_the_reference_at_O3_native(tmp_path: Path, path: str) -> None:
+    """GRU/LSTM steps (nnrt/ops/gates.h, gru.h, lstm.h: the n rows' product through the vector
+    kernels, the gate loops inlined into feed_row) under the host's vectoriser."""
+    _check_all(tmp_path, path, wide_gated, 9700)
 
 
 @pytest.mark.parametrize("path", sorted(PATHS))

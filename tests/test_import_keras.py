@@ -101,13 +101,14 @@ def test_keras_file_imports_to_the_onnx_twins_integers(tmp_path: Path) -> None:
 
 
 def test_keras_layers_it_cannot_lower_are_one_line(tmp_path: Path) -> None:
-    model = keras.Sequential([keras.Input((6, 4)), keras.layers.LSTM(8, name="lstm"), keras.layers.Dense(3)])
-    model.save(tmp_path / "lstm.keras")
+    model = keras.Sequential([keras.Input((6, 4)), keras.layers.Conv1D(8, 3, name="conv1d"), keras.layers.Flatten(),
+                              keras.layers.Dense(3)])
+    model.save(tmp_path / "conv1d.keras")
     np.savez(tmp_path / "calib.npz", x=np.zeros((4, 6, 4)), y=np.zeros(4, np.int64))
-    proc = nnmodel("import", str(tmp_path / "lstm.keras"), "--calibration", str(tmp_path / "calib.npz"), "--out",
+    proc = nnmodel("import", str(tmp_path / "conv1d.keras"), "--calibration", str(tmp_path / "calib.npz"), "--out",
                    str(tmp_path / "m.nnm"), check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert "lstm" in proc.stderr and "LSTM" in proc.stderr and "nearest supported form" in proc.stderr
+    assert "conv1d" in proc.stderr and "Conv1D" in proc.stderr and "nearest supported form" in proc.stderr
     assert not (tmp_path / "m.nnm").exists()
 
 

@@ -74,7 +74,8 @@ class Imported:
 
 
 def samples_for(graph: Graph, lowered: Lowered, samples: Samples) -> np.ndarray:
-    """The samples in nnmodel's layout (HWC): a framework image input in NCHW takes [N, C, H, W] data."""
+    """The samples in nnmodel's layout (HWC): a framework image input in NCHW takes [N, C, H, W] data;
+    sequences are [N, T, F] whichever axis the framework batches on."""
     x = np.asarray(samples.x, np.float64)
     want = graph.input_shape
     if tuple(x.shape[1:]) == tuple(want):
@@ -83,10 +84,17 @@ def samples_for(graph: Graph, lowered: Lowered, samples: Samples) -> np.ndarray:
         return x.reshape((len(x),) + lowered.input_shape)
     if len(want) == 1 and int(np.prod(x.shape[1:])) == want[0]:  # e.g. 8x8 images for a 64-input MLP
         return x.reshape(len(x), want[0])
+    if len(want) == 2 and x.ndim == 2 and x.shape[1] == want[0] * want[1]:  # CSV rows of T·F values, step by step
+        return x.reshape(len(x), want[0], want[1])
     if len(want) == 3:  # one channel may come as [N, H, W]
         channels, hw = (want[0], want[1:]) if graph.layout == "NCHW" else (want[2], want[:2])
         if channels == 1 and tuple(x.shape[1:]) == tuple(hw):
             return x.reshape((len(x),) + lowered.input_shape)
+    if len(want) == 2:
+        raise NNModelError(f"{samples.source}: samples have shape {'x'.join(map(str, x.shape[1:]))}, but "
+                           f"{graph.source} takes sequences of {want[0]} steps x {want[1]} values: give them as "
+                           f"[N, {want[0]}, {want[1]}] (samples first, whatever the framework's batch axis), or CSV "
+                           f"rows of {want[0] * want[1]} values, step after step")
     raise NNModelError(f"{samples.source}: samples have shape {'x'.join(map(str, x.shape[1:]))}, but "
                        f"{graph.source} takes {'x'.join(map(str, want))} ({graph.layout} as its framework lays it "
                        "out)")

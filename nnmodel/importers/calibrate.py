@@ -82,9 +82,10 @@ def fold_input(fl: FloatLayer, a: np.ndarray, c: np.ndarray) -> FloatLayer:
     """The first layer for inputs u where its real input is a·u + c (a, c per element of the input's
     last axis): W' = W·a, b' = b + Σ W·c."""
     fl = copy.deepcopy(fl)
-    key = "w_ih" if "w_ih" in fl.weights else "w"
+    key = next(k for k in ("w_ih", "w_x", "w") if k in fl.weights)  # rnn, gru/lstm, dense/conv2d
+    bias = "b_x" if "b_x" in fl.weights else "b"  # a gru's input bias; the ops undo this fold in integers
     w = np.asarray(fl.weights[key], np.float64)
-    fl.weights["b"] = np.asarray(fl.weights["b"], np.float64) + (w * c).reshape(len(w), -1).sum(axis=1)
+    fl.weights[bias] = np.asarray(fl.weights[bias], np.float64) + (w * c).reshape(len(w), -1).sum(axis=1)
     fl.weights[key] = w * a
     return fl
 

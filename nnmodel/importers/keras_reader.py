@@ -28,10 +28,16 @@ channels_first:
         hard_silu / hard_swish -> HardSwish, leaky_relu -> LeakyRelu (alpha = negative_slope),
         linear -> nothing
     Rescaling, Normalization          -> folded into the Dense or Conv2D after them (x·s + o)
-    InputLayer                        -> the input's shape (an (H, W) input is an image of one channel)
+    GRU, LSTM, SimpleRNN              -> GRU, LSTM, RNN nodes (layout 1: [N, T, F] as Keras has it), W = kernel.T,
+                                         R = recurrent_kernel.T; the gate blocks of LSTM (i,f,c,o) moved to
+                                         ONNX's i,o,f,c (a GRU's z,r,h is ONNX's order); then a Squeeze of Y_h
+                                         (return_sequences=False) or of Y (True: another recurrent layer reads it)
+    InputLayer                        -> the input's shape (an (H, W) input is an image of one channel, a (T, F)
+                                         input read by a recurrent layer a sequence)
 
-Other layers (recurrent, 1-D and 3-D convolutions, Embedding, LayerNormalization, Lambda, ...) and
-branching models are one NNModelError naming the layer, its class and the nearest supported form.
+Other layers (bidirectional and convolutional recurrences, 1-D and 3-D convolutions, Embedding,
+LayerNormalization, Lambda, ...) and branching models are one NNModelError naming the layer, its class
+and the nearest supported form.
 """
 from __future__ import annotations
 
@@ -67,13 +73,13 @@ REMOVED = {"Dropout": "Dropout", "SpatialDropout1D": "Dropout", "SpatialDropout2
            "GaussianNoise": "Identity", "ActivityRegularization": "Identity"}
 SPATIAL = ("Conv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
            "GlobalMaxPooling2D")
-RECURRENT = "a Dense chain on the flattened sequence (Flatten, then Dense), or nnmodel's own rnn layers " \
-            "(nnmodel train --arch rnn:...)"
+RECURRENT = "a forward GRU, LSTM or SimpleRNN (return_sequences=False) followed by Dense"
+RECURRENT_LAYERS = {"GRU": "GRU", "LSTM": "LSTM", "SimpleRNN": "RNN"}  # Keras class -> ONNX op
 DEFAULT_NEAREST = "Dense, Conv2D, MaxPooling2D, BatchNormalization, Flatten, Dropout and the activations of " \
                   "docs/import.md"
 # Layers the reader refuses itself, with what to use instead (Keras terms).
 NEAREST = {
-    "SimpleRNN": RECURRENT, "LSTM": RECURRENT, "GRU": RECURRENT, "Bidirectional": RECURRENT,
+    "Bidirectional": RECURRENT,
     "ConvLSTM1D": RECURRENT, "ConvLSTM2D": RECURRENT, "RNN": RECURRENT, "TimeDistributed": RECURRENT,
     "Conv1D": "Conv2D on an (H, W, C) input (valid padding, stride 1)",
     "Conv3D": "Conv2D on an (H, W, C) input (valid padding, stride 1)",
@@ -121,13 +127,17 @@ class _Weights:
             if label:
                 self.by_name.setdefault(label, obj)
 
-    def arrays(self, layer: str, path: str) -> list[np.ndarray] | None:
+    def arrays(self, layer: str, path: str, cell: bool = False) -> list[np.ndarray] | None:
+        """cell: a recurrent layer, whose .keras variables sit in its cell's group (layers/gru/cell/vars)."""
         if self.legacy:
             group = self.h5.get(layer)
             if group is None:
                 return None
             return [np.asarray(group[_text(n)][()]) for n in group.attrs.get("weight_names", [])]
         group = self.by_name.get(layer, self.by_path.get(path))
+        if cell:
+            base = str(group.name).strip("/").removesuffix("/vars") if group is not None else path
+            group = self.by_path.get(base + "/cell")
         if group is None:
             return None
         return [np.asarray(group[k][()]) for k in sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)]
@@ -292,8 +302,14 @@ class _Reader:
             self.paths[_name(v)] = "layers/" + (base if used[base] == 0 else f"{base}_{used[base]}")
         self.layout = self.data_layout(chain)
         self.current, self.shape = input_name, shape
-        graph_shape = shape
-        if len(shape) == 2:  # (H, W): an image of one channel (Flatten gives the same order)
+        graph_shape, graph_layout = shape, self.layout
+        first = next((str(v.get("class_name")) for v in chain if v.get("class_name") not in
+                      ("InputLayer", "Rescaling", "Normalization", *REMOVED)), "")
+        if len(shape) == 2 and first in RECURRENT_LAYERS:  # (T, F): a sequence, one step of F values per row
+            graph_layout = "NTF"
+            self.notes.append(f"input {input_name} {shape[0]}x{shape[1]} read as a sequence of {shape[0]} steps of "
+                              f"{shape[1]} values")
+        elif len(shape) == 2:  # (H, W): an image of one channel (Flatten gives the same order)
             graph_shape = (1,) + shape if self.layout == "NCHW" else shape + (1,)
             self.notes.append(f"input {input_name} {shape[0]}x{shape[1]} read as an image of one channel")
         for layer in chain:
@@ -304,7 +320,7 @@ class _Reader:
                                "samples instead")
         kind = ".keras" if self.container == "keras" else "legacy .h5"
         self.notes.insert(0, f"keras {self.version} {kind}, {cls} of {len(chain)} layers")
-        return Graph(self.nodes, self.weights, input_name, graph_shape, self.layout, str(self.path), [], self.notes)
+        return Graph(self.nodes, self.weights, input_name, graph_shape, graph_layout, str(self.path), [], self.notes)
 
     def input_shape(self, layer: dict, shape: Any) -> tuple[int, ...]:
         if not isinstance(shape, list) or len(shape) < 2 or any(not isinstance(d, int) or d < 1 for d in shape[1:]):
@@ -381,8 +397,8 @@ class _Reader:
         self.nodes.append(Node(op, name, inputs, [name], dict(attrs or {})))
         self.current = name
 
-    def arrays(self, layer: dict, names: list[str]) -> list[np.ndarray]:
-        found = self.store.arrays(_name(layer), self.paths.get(_name(layer), ""))
+    def arrays(self, layer: dict, names: list[str], cell: bool = False) -> list[np.ndarray]:
+        found = self.store.arrays(_name(layer), self.paths.get(_name(layer), ""), cell)
         if found is None or len(found) < len(names):
             have = 0 if found is None else len(found)
             raise self.fail(layer, f"weight {names[have]} missing from the file (expected {len(names)} arrays: "
@@ -407,7 +423,8 @@ class _Reader:
             raise self.fail(layer, "a quantized Keras layer; import the float model (before model.quantize()): "
                                    "nnmodel quantizes it itself")
         if self.pending is not None and cls not in ("Dense", "Conv2D", "Flatten", "Reshape", "Rescaling",
-                                                    "Normalization", "InputLayer") and cls not in REMOVED:
+                                                    "Normalization", "InputLayer") and cls not in REMOVED \
+                and cls not in RECURRENT_LAYERS:
             raise self.fail(layer, f"follows {self.pending.layers[-1]} (Rescaling/Normalization), which nnmodel "
                                    "folds into the Dense or Conv2D right after it; nearest supported form: Rescaling "
                                    "directly before a Dense or Conv2D")
@@ -508,6 +525,76 @@ class _Reader:
         self.emit("BatchNormalization", _name(layer), (("scale", gamma), ("bias", beta), ("mean", got["moving_mean"]),
                                                        ("var", got["moving_variance"])),
                   {"epsilon": float(c.get("epsilon", 1e-3))})
+
+    def recurrent(self, layer: dict, c: dict, cls: str) -> None:
+        """GRU, LSTM, SimpleRNN as ONNX's GRU/LSTM/RNN node with layout 1 (Keras's [N, T, F]), then the
+        Squeeze that leaves Y_h [N, H] (return_sequences=False) or every step [N, T, H] (True)."""
+        name, units, op = _name(layer), int(c.get("units", 0)), RECURRENT_LAYERS[cls]
+        if len(self.shape) != 2:
+            raise self.fail(layer, f"needs a sequence input (T, F), gets {list(self.shape)}")
+        steps, feat = self.shape
+        for key, bad, why in (("go_backwards", True, "runs the sequence backwards"), ("stateful", True,
+                              "keeps its state between batches"), ("return_state", True, "returns its states")):
+            if bool(c.get(key, False)) == bad:
+                raise self.fail(layer, f"{key}=True ({why}); nearest supported form: {RECURRENT}")
+        if c.get("time_major"):
+            raise self.fail(layer, f"time_major=True; nearest supported form: {RECURRENT} on a (T, F) input")
+        act, rec_act = c.get("activation", "tanh"), c.get("recurrent_activation", "sigmoid")
+        act = act.get("config") if isinstance(act, dict) else act
+        rec_act = rec_act.get("config") if isinstance(rec_act, dict) else rec_act
+        if (cls == "SimpleRNN" and act not in ("tanh", "relu")) or (cls != "SimpleRNN" and (act, rec_act) !=
+                                                                    ("tanh", "sigmoid")):
+            want = "activation 'tanh' or 'relu'" if cls == "SimpleRNN" else \
+                "activation='tanh', recurrent_activation='sigmoid' (the defaults)"
+            have = f"activation {act!r}" + (f", recurrent_activation {rec_act!r}" if cls != "SimpleRNN" else "")
+            raise self.fail(layer, f"{have}; nnmodel's {cls} has the defaults only; nearest supported form: {want}")
+        gates = {"GRU": 3, "LSTM": 4, "SimpleRNN": 1}[cls]
+        reset_after = cls == "GRU" and bool(c.get("reset_after", not self.keras2))
+        use_bias = c.get("use_bias", True)
+        got = self.arrays(layer, ["kernel", "recurrent_kernel", "bias"] if use_bias else
+                          ["kernel", "recurrent_kernel"], cell=True)
+        kernel, rec = got[0], got[1]
+        self.expect(layer, "kernel", kernel, (feat, gates * units))
+        self.expect(layer, "recurrent_kernel", rec, (units, gates * units))
+        b_in, b_rec = np.zeros(gates * units), np.zeros(gates * units)
+        if use_bias:
+            bias = got[2]
+            self.expect(layer, "bias", bias, (2, gates * units) if reset_after else (gates * units,))
+            b_in, b_rec = (bias[0], bias[1]) if reset_after else (bias, b_rec)
+        if self.pending is not None:  # x·scale + offset, the same for every step
+            scale, offset = self.fold(layer, (feat,), per_channel=True)
+            kernel, b_in = kernel * scale[:, None], b_in + offset @ kernel
+        order = (0, 3, 1, 2) if cls == "LSTM" else tuple(range(gates))  # Keras LSTM i,f,c,o -> ONNX i,o,f,c
+
+        def onnx_rows(m: np.ndarray) -> np.ndarray:  # [., gates·U] -> [1, gates·U, .] in ONNX's gate order
+            return np.concatenate([m[..., g * units:(g + 1) * units] for g in order], axis=-1).T[None]
+
+        attrs: dict[str, Any] = {"hidden_size": units, "layout": 1}
+        if cls == "GRU":
+            attrs["linear_before_reset"] = int(reset_after)
+        if cls == "SimpleRNN":
+            attrs["activations"] = ["Tanh" if act == "tanh" else "Relu"]
+        consts = {"W": onnx_rows(kernel), "R": onnx_rows(rec),
+                  "B": np.concatenate([onnx_rows(b_in[None]), onnx_rows(b_rec[None])], axis=1).reshape(1, -1)}
+        for key, value in consts.items():
+            self.weights[f"{name}/{key}"] = np.asarray(value, np.float64)
+        outs = [f"{name}/Y", f"{name}/Y_h"] + ([f"{name}/Y_c"] if cls == "LSTM" else [])
+        self.nodes.append(Node(op, f"{name}", [self.current] + [f"{name}/{k}" for k in consts], outs, attrs))
+        sequences = bool(c.get("return_sequences", False))
+        self.weights[f"{name}/axes"] = np.array([2 if sequences else 1])
+        self.nodes.append(Node("Squeeze", f"{name}/squeeze", [outs[0] if sequences else outs[1], f"{name}/axes"],
+                               [f"{name}/out"]))
+        self.current = f"{name}/out"
+        self.shape = (steps, units) if sequences else (units,)
+
+    def on_GRU(self, layer: dict, c: dict) -> None:
+        self.recurrent(layer, c, "GRU")
+
+    def on_LSTM(self, layer: dict, c: dict) -> None:
+        self.recurrent(layer, c, "LSTM")
+
+    def on_SimpleRNN(self, layer: dict, c: dict) -> None:
+        self.recurrent(layer, c, "SimpleRNN")
 
     def pool(self, layer: dict, c: dict, op: str) -> None:
         k = _pair(c.get("pool_size"), 2)

@@ -43,20 +43,52 @@ def read_onnx(path: Path, raw: bytes) -> Graph:
         raise NNModelError(f"{path}: {len(inputs)} graph inputs ({', '.join(i.name for i in inputs)}); nnmodel imports "
                            "a network with one input tensor")
     dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
-    if len(dims) not in (2, 4) or any(d is None or d < 1 for d in dims[1:]):
-        raise NNModelError(f"{path}: input {inputs[0].name} has shape {dims}; the importer takes [N, F] or "
-                           "[N, C, H, W] with fixed sizes after the batch axis")
+    layout, batch = "NCHW", 0
+    if len(dims) == 3:  # a sequence: [N, T, F], or [T, N, F] when it goes straight into a recurrent node
+        found = _sequence_layout(nodes, inputs[0].name)
+        if found is None:
+            raise NNModelError(f"{path}: input {inputs[0].name} has shape {dims}; a 3-D input is a sequence for a "
+                               "GRU, LSTM or RNN node (directly, or after the Transpose [1, 0, 2] of batch_first); "
+                               "the importer takes [N, F], [N, T, F] or [N, C, H, W]")
+        layout, batch = found, 1 if found == "TNF" else 0
+    sizes = dims[:batch] + dims[batch + 1:]
+    if len(dims) not in (2, 3, 4) or any(d is None or d < 1 for d in sizes):
+        raise NNModelError(f"{path}: input {inputs[0].name} has shape {dims}; the importer takes [N, F], [N, T, F] "
+                           "or [N, C, H, W] with fixed sizes after the batch axis")
     labels = _class_labels(weights)
     notes = [f"opset {max((o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')), default=0)}, "
              f"producer {model.producer_name or '?'} {model.producer_version}".rstrip()]
-    return Graph(nodes, weights, inputs[0].name, tuple(int(d) for d in dims[1:] if d is not None), "NCHW", str(path),
+    return Graph(nodes, weights, inputs[0].name, tuple(int(d) for d in sizes if d is not None), layout, str(path),
                  labels, notes)
+
+
+def _sequence_layout(nodes: list[Node], name: str) -> str | None:
+    """How a 3-D input lays out its sequences: "NTF" (batch first: torch's batch_first=True writes a
+    Transpose [1, 0, 2] before the recurrent node; an ONNX layout=1 node reads it as is) or "TNF" (time
+    first, torch's default); None when no recurrent node reads it."""
+    for node in nodes:
+        if node.inputs[:1] != [name] or node.op == "Shape":
+            continue
+        if node.op in ("Identity", "Dropout", "Cast"):  # removed by the lowering: look past them
+            name = node.outputs[0]
+            continue
+        if node.op == "Transpose" and [int(v) for v in node.attrs.get("perm", [])] == [1, 0, 2]:
+            return "NTF"
+        if node.op in ("GRU", "LSTM", "RNN"):
+            return "NTF" if int(node.attrs.get("layout", 0)) == 1 else "TNF"
+        return None
+    return None
 
 
 def _plain(value: Any) -> Any:
     """Attribute values as Python numbers, strings and lists (bytes decoded)."""
+    import onnx
+    from onnx import numpy_helper
+
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    if isinstance(value, onnx.TensorProto):  # e.g. ConstantOfShape's value
+        return numpy_helper.to_array(value)
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value

@@ -21,9 +21,10 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def onnx_outputs(path: Path, tensor: str, x: np.ndarray, raw: bytes | None = None) -> np.ndarray:
-    """onnxruntime's value of `tensor` for inputs x in the file's own layout (raw: the file's bytes as the
-    importer read them, else the file is read)."""
+def onnx_outputs(path: Path, tensor: str, x: np.ndarray, raw: bytes | None = None, batch_axis: int = 0) -> np.ndarray:
+    """onnxruntime's value of `tensor` [N, ...] for inputs x in the file's own layout, the batch on
+    `batch_axis` (1 for a time-first sequence [T, N, F]); raw: the file's bytes as the importer read
+    them, else the file is read. A file exported with a fixed batch size runs in batches of that size."""
     import onnx
     import onnxruntime
 
@@ -31,8 +32,21 @@ def onnx_outputs(path: Path, tensor: str, x: np.ndarray, raw: bytes | None = Non
     if tensor not in {o.name for o in model.graph.output}:
         model.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return np.asarray(session.run([tensor], {name: x.astype(np.float32)})[0], np.float64).reshape(len(x), -1)
+    given = session.get_inputs()[0]
+    n = x.shape[batch_axis]
+    size = given.shape[batch_axis] if len(given.shape) == x.ndim else None
+    size = size if isinstance(size, int) and size > 0 else max(n, 1)  # a dynamic batch: all at once
+    parts = []
+    for start in range(0, n, size):
+        chunk = np.take(x, np.arange(start, min(start + size, n)), axis=batch_axis)
+        count = chunk.shape[batch_axis]
+        if count < size:  # the last batch of a fixed-size file, padded with zeros (their outputs dropped)
+            pad = [(0, 0)] * x.ndim
+            pad[batch_axis] = (0, size - count)
+            chunk = np.pad(chunk, pad)
+        out = np.asarray(session.run([tensor], {given.name: chunk.astype(np.float32)})[0], np.float64)
+        parts.append(out.reshape(size, -1)[:count])
+    return np.concatenate(parts) if parts else np.zeros((0, 0))
 
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")  # keras 3's own order of preference
@@ -66,7 +80,9 @@ def agreement(path: Path | None, graph: Graph, lowered: Lowered, x_framework: np
         elif path is not None and path.suffix.lower() == ".onnx":
             if importlib.util.find_spec("onnxruntime") is None:
                 return "agreement with the framework: not measured (pip install 'nnmodel[onnx]' adds onnxruntime)"
-            theirs = onnx_outputs(path, lowered.output_tensor, x_framework, raw)
+            time_first = graph.layout == "TNF"  # torch's default sequence layout [T, N, F]
+            theirs = onnx_outputs(path, lowered.output_tensor, x_framework.transpose(1, 0, 2) if time_first
+                                  else x_framework, raw, 1 if time_first else 0)
             source, what = "onnxruntime", "logits"
         elif path is not None and path.suffix.lower() in (".keras", ".h5", ".hdf5"):
             if importlib.util.find_spec("keras") is None:

@@ -47,6 +47,9 @@ class Units:
         return self.by_name.get(name, "")
 
 
+MIN_STEP_CODES = 2.0**-24  # the finest raw step a model file accepts, in codes (fileformat reads input.features)
+
+
 def grid_step(values: np.ndarray, fallback: float = 1e-3) -> float:
     """The coarsest of 1, 2^-k (k ≤ 16), 10^-d (d ≤ 9) that every value is a whole multiple of, else
     `fallback`."""
@@ -64,7 +67,8 @@ def feature_quant(values: np.ndarray, name: str, unit: str, where: str) -> Featu
     v = np.asarray(values, np.float64).ravel()
     lo, hi = float(v.min()), float(v.max())
     # no grid in the data: raw integers resolve 1/100 of a code, in a decimal unit
-    step = grid_step(v, 10.0 ** math.floor(math.log10(max(hi - lo, 1e-9) / 255 / 100)))
+    no_grid = 10.0 ** math.floor(math.log10(max(hi - lo, 1e-9) / 255 / 100))
+    step = grid_step(v, no_grid)
     if step == 1.0 and hi - lo <= 255:
         scale = 1.0  # one code per whole number: lossless
         zero = 128 - math.floor((lo + hi) / 2)
@@ -74,6 +78,8 @@ def feature_quant(values: np.ndarray, name: str, unit: str, where: str) -> Featu
     if not -32768 <= zero <= 32767:
         raise NNModelError(f"{where}: feature {name!r} spans {lo:g}..{hi:g}, too narrow a range this far from 0 "
                            "for a 16-bit zero point; subtract an offset from it in the data")
+    if step / scale < MIN_STEP_CODES:  # float data match the 10^-9 "grid" within rounding: that is no grid
+        step = no_grid
     try:
         FixedRatio.of(step / scale)
     except ValueError:

@@ -47,6 +47,11 @@ uint16_t nnrt_crc16_update(uint16_t crc, uint8_t byte);
 /* Short English name of a status, for serial logs and test messages. */
 const char *nnrt_status_name(nnrt_status_t status);
 
+/* The tanh table of the gated recurrences (src/nnrt.c; read through nnrt/ops/gates.h): in program
+ * memory on AVR and ESP8266, so it is read with pgm_read_byte there. */
+#define NNRT_TANH_TABLE_SIZE 128u
+extern const uint8_t nnrt_tanh_table[NNRT_TANH_TABLE_SIZE];
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,3 +23,26 @@ const char *nnrt_status_name(nnrt_status_t status)
     }
     return "unknown status";
 }
+
+/* The gated recurrences' tanh table (nnrt/ops/gates.h, docs/recurrent.md):
+ * T[u] = min(254, round(256 tanh(u / 32))), u = 0..127. One copy in flash for every model, in
+ * program memory on AVR and ESP8266 (whatever the models' weight storage is); the linker's
+ * --gc-sections drops it from firmware without a gated layer. */
+#if defined(__AVR__)
+#include <avr/pgmspace.h>
+#elif defined(ESP8266) || defined(ARDUINO_ARCH_ESP8266)
+#include <pgmspace.h>
+#endif
+#if !defined(PROGMEM)
+#define PROGMEM
+#endif
+const uint8_t nnrt_tanh_table[NNRT_TANH_TABLE_SIZE] PROGMEM = {
+    0, 8, 16, 24, 32, 40, 47, 55, 63, 70, 77, 85, 92, 99, 105, 112,
+    118, 125, 131, 136, 142, 147, 153, 158, 163, 167, 172, 176, 180, 184, 188, 192,
+    195, 198, 201, 204, 207, 210, 212, 215, 217, 219, 221, 223, 225, 227, 229, 230,
+    232, 233, 234, 236, 237, 238, 239, 240, 241, 242, 243, 243, 244, 245, 246, 246,
+    247, 247, 248, 248, 249, 249, 250, 250, 250, 251, 251, 251, 252, 252, 252, 252,
+    253, 253, 253, 253, 253, 253, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254,
+    254, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254,
+    254, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254, 254,
+};

@@ -27,6 +27,15 @@
 #define NNRT_FN static
 #endif
 
+/* The generated stage functions of a map front (conv rows, pools of the image) and the conv row
+ * functions: out of line on AVR (one frame on the stack at a time), inlined elsewhere. Here, not in
+ * nnrt/ops/conv2d.h: a front of pools alone includes only nnrt/ops/maxpool2d.h. */
+#if defined(__AVR__)
+#define NNRT_CONV_FN NNRT_FN
+#else
+#define NNRT_CONV_FN NNRT_INLINE
+#endif
+
 #ifndef NNRT_STORAGE
 #error "define NNRT_STORAGE before including an nnrt kernel header (generated code does)"
 #endif

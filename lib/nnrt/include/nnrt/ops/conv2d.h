@@ -13,14 +13,9 @@
 #include "nnrt/ops/activation.h"
 #include "nnrt/ops/dense.h"
 
-/* The conv row functions: out of line on AVR (one frame on the stack at a time), inlined into each
+/* The conv row functions are NNRT_CONV_FN (nnrt/storage.h): out of line on AVR, inlined into each
  * generated stage elsewhere, so that the stage's constants (kernel, channels, the weight rows'
  * distance per_out) become immediates in the eight-channel loop. */
-#if defined(__AVR__)
-#define NNRT_CONV_FN NNRT_FN
-#else
-#define NNRT_CONV_FN NNRT_INLINE
-#endif
 
 /* What one conv stage computes. */
 typedef struct {

@@ -56,6 +56,12 @@ EXPECTED_SIZES = {
     "gestures_rnn": {"confusion_matrix.png": (600, 600), "per_class_accuracy.png": (900, 450),
                      "misclassified.png": (1100, 750), "weight_histograms.png": (1200, 330),
                      "rnn_hidden_state.png": (1090, 1040)},
+    "gestures_gru": {"confusion_matrix.png": (600, 600), "per_class_accuracy.png": (900, 450),
+                     "misclassified.png": (1100, 750), "weight_histograms.png": (1200, 330),
+                     "rnn_hidden_state.png": (1090, 1040), "recurrent_gates.png": (1290, 720)},
+    "mnist_gru_attiny85": {"confusion_matrix.png": (800, 800), "per_class_accuracy.png": (900, 450),
+                           "misclassified.png": (880, 665), "weight_histograms.png": (1200, 330),
+                           "rnn_hidden_state.png": (1090, 1040), "recurrent_gates.png": (1290, 720)},
 }
 
 # The version-3 example models' data: their trainers' held-out test rows, and for digits_cnn every row.
@@ -64,6 +70,7 @@ DATA_FILES = {
     "thermistor_attiny85": ["--data", str(REPO / "data" / "thermistor.csv"), "--label", "true_c", "--held-out"],
     "digits_cnn": ["--data", str(REPO / "data" / "digits.npz")],
     "gestures_rnn": ["--data", str(REPO / "data" / "gestures.npz"), "--held-out"],
+    "gestures_gru": ["--data", str(REPO / "data" / "gestures.npz"), "--held-out"],
 }
 CLASSIFIERS = [p.stem for p in MODELS if not load(p).is_regression]
 REGRESSIONS = [p.stem for p in MODELS if load(p).is_regression]
@@ -350,6 +357,15 @@ def test_a_failing_simulator_leaves_a_note_for_v3_models_only(monkeypatch: pytes
     mnist = REPO / "models" / "mnist_cnn_attiny85.nnm"
     with pytest.raises(NNModelError, match="QEMU run failed"):
         measure_module.measure(load(mnist), mnist, mnist.stem)
+
+
+def test_report_of_a_gru_behind_a_pool_draws_its_state(tmp_path: Path) -> None:
+    """The shipped GRU reads the rows of a max-pooled digit: its hidden-state picture takes the
+    recurrent layer after the pool (there is no leading sequence layer)."""
+    path = REPO / "models" / "mnist_gru_attiny85.nnm"
+    assert main(["report", str(path), "--out", str(tmp_path / "r"), "--no-sim"]) == 0
+    for file in ("rnn_hidden_state.png", "recurrent_gates.png"):
+        assert png_size((tmp_path / "r" / file).read_bytes()) == EXPECTED_SIZES["mnist_gru_attiny85"][file]
 
 
 def test_v3_model_without_its_data_is_refused_in_one_line(tmp_path: Path, capsys) -> None:

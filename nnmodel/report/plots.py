@@ -370,7 +370,8 @@ def rnn_hidden_state(plot: Plot, model: Model, view: InputView, codes: np.ndarra
         if d == 0 and lines and len(lines) <= LEGEND_FEATURES:
             ax.legend(lines, view.curve_labels(), fontsize=6, loc="upper right")
         ax.set_title(example_caption(model, targets[d]), fontsize=9)
-        panels = [(f"layer {k} hidden state ({h_.shape[2]} units)", h_[d].T, model.leading(ops.SEQUENCE)[k])
+        # sequence_front: the recurrent layers, also when pools of the image come first
+        panels = [(f"layer {k} hidden state ({h_.shape[2]} units)", h_[d].T, model.sequence_front()[k])
                   for k, h_ in enumerate(history)]
         what = "outputs" if model.is_regression else "logits"
         panels.append((f"head's {what} if reading stopped at this {step}", head_logits[d].T, None))

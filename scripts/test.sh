@@ -22,7 +22,7 @@ echo "== pytest"
 # PlatformIO: a project-local core dir with our offline stand-ins (platformio/README.md).
 export PLATFORMIO_CORE_DIR="${PLATFORMIO_CORE_DIR:-$PWD/.pio-core}"
 export PLATFORMIO_SETTING_ENABLE_TELEMETRY=No PLATFORMIO_DISABLE_UPGRADE_CHECK=true
-for env in native native_san native_onnx attiny85_sim attiny85_rnn_sim rv32imc_sim cortexm4_sim; do
+for env in native native_san native_onnx attiny85_sim attiny85_rnn_sim attiny85_gru_sim rv32imc_sim cortexm4_sim; do
   echo "== pio test -e $env"
   .venv/bin/pio test -e "$env" --json-output-path "$reports/pio-$env.json" || status=1
 done

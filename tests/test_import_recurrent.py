@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import onnx
 import pytest
 from conftest import REPO
 from onnx_forms import torch_recurrent
+from test_import_keras import nnmodel
 
 from nnmodel import load, reference
 from nnmodel.datasets.samples import load_samples
@@ -35,12 +34,6 @@ GESTURES = np.load(REPO / "data" / "gestures.npz")  # [2500, 32, 3], 5 classes
 GATES = {"GRU": 3, "LSTM": 4, "RNN": 1}
 
 
-def nnmodel(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, KERAS_BACKEND=os.environ["KERAS_BACKEND"])
-    proc = subprocess.run([sys.executable, "-m", "nnmodel", *args], cwd=REPO, capture_output=True, text=True, env=env)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 def torch_weights(kind: str, feat: int, hidden: int, layers: int, rng: np.random.Generator,

@@ -48,7 +48,7 @@ def describe(model: Model) -> list[str]:
             lines.append(f"  [{i}] {shape}")
             continue
         scales = op.scales_text(layer)
-        lines.append(f"  [{i}] {shape:<18} {layer.activation.kind:<9} {scales:<12} "
+        lines.append(f"  [{i}] {shape:<18} {op.activation_text(layer):<9} {scales:<12} "
                      f"|acc| <= {proof.acc_bound} ({proof.headroom_bits:.1f} bits headroom)"
                      + (f", |acc*M| <= {proof.product_bound}" if proof.product_bound else ""))
     layout = lay_out(model)

@@ -218,6 +218,10 @@ class Op:
         """Short shape text for `nnmodel info`, e.g. "dense 784->32"."""
         raise NotImplementedError
 
+    def activation_text(self, layer: Any) -> str:
+        """The activation column of `nnmodel info`."""
+        return str(layer.activation.kind)
+
     def c_word(self, layer: Any) -> str:
         """The layer in the generated LAYERS string: kind:in->out:activation[:w4]."""
         raise NotImplementedError

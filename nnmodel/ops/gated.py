@@ -218,6 +218,9 @@ class GatedOp(WeightedOp):
         return f"nnrt_mac_s8({lw.acc}, {lw.w(ll, 'w_h')}, {n_rows}u, {ll.n_out}u, {state}, {ll.n_out}u);"
 
     # ------------------------------------------------------------------------------ description
+    def activation_text(self, layer: Any) -> str:
+        return "gates"  # the fixed σ/tanh tables; `activation` only tells generic code the ±127 clamp
+
     def scales_text(self, layer: Any) -> str:
         return "per-gate-row" if layer.acc_scale.size > self.n_gates else "per-gate"
 

@@ -241,6 +241,3 @@ class GatedOp(WeightedOp):
     def trace_keys(self) -> list[str]:
         """The records trace_gates returns besides the gates."""
         return ["h"]
-
-    def train_unsupported(self) -> NotImplementedError:
-        return NotImplementedError(f"training {self.kind} layers")
